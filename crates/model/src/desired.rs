@@ -1,0 +1,52 @@
+//! Desired connections: the manifest expanded to one item per (sandbox, account).
+
+use crate::ownership::{self, Fingerprint};
+use crate::secret::Secret;
+
+/// One connection the manifest declares in one sandbox.
+#[derive(Debug, Clone)]
+pub struct DesiredConnection {
+    /// The sandbox, lowercase.
+    pub sandbox: String,
+    /// The connection's name in AEP (the account entry's `name`).
+    pub name: String,
+    /// The user's description, without atsprov's marker.
+    pub description: String,
+    /// The connection string sent to the API.
+    pub connection_string: Secret,
+    /// The fingerprint of `connection_string`, salted with org, sandbox and name.
+    pub fingerprint: Fingerprint,
+    /// Take over an existing unmanaged connection of the same name.
+    pub adopt: bool,
+    /// Index of the account entry in the manifest's `[[accounts]]`.
+    pub account_index: usize,
+}
+
+impl DesiredConnection {
+    /// Builds a desired connection and computes its fingerprint.
+    pub fn new(
+        org_id: &str,
+        sandbox: &str,
+        name: &str,
+        description: &str,
+        connection_string: Secret,
+        adopt: bool,
+        account_index: usize,
+    ) -> Self {
+        let fingerprint = Fingerprint::of(org_id, sandbox, name, &connection_string);
+        Self {
+            sandbox: sandbox.to_owned(),
+            name: name.to_owned(),
+            description: description.to_owned(),
+            connection_string,
+            fingerprint,
+            adopt,
+            account_index,
+        }
+    }
+
+    /// The description atsprov writes: the user's text plus the marker.
+    pub fn marked_description(&self) -> String {
+        ownership::mark(&self.description, &self.fingerprint)
+    }
+}

@@ -1,0 +1,15 @@
+//! The vocabulary of atsprov: the manifest and its validation, connection
+//! strings, secrets, the Flow Service wire types, the plan as a pure function
+//! of (desired, live), and the report types.
+//!
+//! **Invariant:** this crate does no network IO and knows nothing of reqwest,
+//! tokio, axum or the terminal.
+#![deny(missing_docs)]
+
+pub mod desired;
+pub mod ownership;
+pub mod secret;
+pub mod wire;
+
+pub use desired::DesiredConnection;
+pub use secret::Secret;

@@ -1,0 +1,168 @@
+//! Ownership marker and credential fingerprint, kept in a connection's description.
+//!
+//! The API never returns an account key and connections have no labels, so
+//! the only place atsprov can remember "I wrote this, with these credentials"
+//! on the connection itself is the tail of its description:
+//!
+//! ```text
+//! Sales EU tables [atsprov fp=3f9a0c1d2e4b5a69]
+//! ```
+//!
+//! The fingerprint is the first 64 bits of a SHA-256 over a domain tag, the
+//! organization, sandbox and connection name, and the connection string. The
+//! salt makes equal keys on different connections look different, and 64
+//! bits of a hash of a 512-bit random key reveal nothing usable about it.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use crate::secret::Secret;
+
+const TAG_OPEN: &str = "[atsprov fp=";
+const FINGERPRINT_HEX_LEN: usize = 16;
+
+/// A credential fingerprint: 16 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    /// The fingerprint of a connection string for one (org, sandbox, name).
+    pub fn of(org_id: &str, sandbox: &str, name: &str, connection_string: &Secret) -> Self {
+        let mut hasher = Sha256::new();
+        for part in [
+            "atsprov.fingerprint/v1",
+            org_id,
+            sandbox,
+            name,
+            connection_string.expose(),
+        ] {
+            hasher.update(part.as_bytes());
+            hasher.update([0u8]);
+        }
+        let digest = hasher.finalize();
+        let mut hex = String::with_capacity(FINGERPRINT_HEX_LEN);
+        for byte in &digest[..FINGERPRINT_HEX_LEN / 2] {
+            hex.push_str(&format!("{byte:02x}"));
+        }
+        Self(hex)
+    }
+
+    /// The hex digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A description split into the user's text and atsprov's marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marked<'a> {
+    /// The user's own text, as written.
+    pub text: &'a str,
+    /// The fingerprint, when the description carries atsprov's marker.
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// The description atsprov writes: the user's text, then the marker.
+pub fn mark(text: &str, fingerprint: &Fingerprint) -> String {
+    if text.is_empty() {
+        format!("{TAG_OPEN}{fingerprint}]")
+    } else {
+        format!("{text} {TAG_OPEN}{fingerprint}]")
+    }
+}
+
+/// Splits a live description into the user's text and atsprov's marker.
+pub fn parse(description: &str) -> Marked<'_> {
+    let unmarked = Marked {
+        text: description,
+        fingerprint: None,
+    };
+    let Some(body) = description.strip_suffix(']') else {
+        return unmarked;
+    };
+    let Some(start) = body.rfind(TAG_OPEN) else {
+        return unmarked;
+    };
+    let hex = &body[start + TAG_OPEN.len()..];
+    let well_formed = hex.len() == FINGERPRINT_HEX_LEN
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !well_formed {
+        return unmarked;
+    }
+    let text = &description[..start];
+    let text = text.strip_suffix(' ').unwrap_or(text);
+    Marked {
+        text,
+        fingerprint: Some(Fingerprint(hex.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp(cs: &str) -> Fingerprint {
+        Fingerprint::of("ORG@AdobeOrg", "prod", "sales", &Secret::new(cs))
+    }
+
+    #[test]
+    fn mark_then_parse_round_trips() {
+        let f = fp("AccountKey=abc");
+        for text in [
+            "",
+            "Sales EU tables",
+            "ends with ] bracket",
+            "[atsprov fp=zz]",
+        ] {
+            let marked = mark(text, &f);
+            let parsed = parse(&marked);
+            assert_eq!(parsed.text, text, "{marked}");
+            assert_eq!(parsed.fingerprint.as_ref(), Some(&f));
+        }
+    }
+
+    #[test]
+    fn unmarked_descriptions_are_left_whole() {
+        for d in [
+            "",
+            "plain",
+            "x [atsprov fp=123]",
+            "x [atsprov fp=0123456789ABCDEF]",
+        ] {
+            assert_eq!(
+                parse(d),
+                Marked {
+                    text: d,
+                    fingerprint: None
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn fingerprints_depend_on_key_and_salt_and_hide_the_key() {
+        let a = fp("AccountKey=abc");
+        assert_eq!(a, fp("AccountKey=abc"));
+        assert_ne!(a, fp("AccountKey=abd"));
+        assert_ne!(
+            a,
+            Fingerprint::of(
+                "ORG@AdobeOrg",
+                "dev",
+                "sales",
+                &Secret::new("AccountKey=abc")
+            )
+        );
+        assert_eq!(a.as_str().len(), 16);
+        assert!(!a.as_str().contains("abc"));
+    }
+}

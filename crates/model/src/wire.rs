@@ -1,0 +1,320 @@
+//! The Flow Service and IMS wire types: what goes over HTTP, as the API spells it.
+//!
+//! Facts: `shared/api/FLOW-SERVICE.md`. Reads never carry credentials, so
+//! [`Connection`] has no `auth` field at all: whatever a server returns there
+//! is dropped at parse time and cannot leak through `Debug` or a report.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::secret::{self, Secret};
+
+/// The connection spec id of Azure Table Storage.
+pub const ATS_CONNECTION_SPEC_ID: &str = "ecde33f2-c56f-46cc-bdea-ad151c16cd69";
+/// The connection spec version atsprov writes.
+pub const ATS_CONNECTION_SPEC_VERSION: &str = "1.0";
+/// The only auth spec the ATS connector documents.
+pub const ATS_AUTH_SPEC_NAME: &str = "Connection String Based Authentication";
+/// The default Flow Service base URL.
+pub const DEFAULT_ENDPOINT: &str = "https://platform.adobe.io/data/foundation/flowservice";
+/// The default IMS token URL (OAuth Server-to-Server).
+pub const DEFAULT_TOKEN_URL: &str = "https://ims-na1.adobelogin.com/ims/token/v3";
+/// The largest page `GET /connections` serves.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// A reference to a connection spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecRef {
+    /// The spec id.
+    pub id: String,
+    /// The spec version; omitted means the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// The body of `POST /connections` for an ATS connection.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewConnection {
+    /// The connection's name.
+    pub name: String,
+    /// The full description, ownership marker included.
+    pub description: String,
+    /// The credentials.
+    pub auth: NewAuth,
+    /// Always the ATS spec.
+    pub connection_spec: SpecRef,
+}
+
+impl NewConnection {
+    /// An ATS connection with the given name, description and connection string.
+    pub fn ats(name: &str, description: &str, connection_string: Secret) -> Self {
+        Self {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            auth: NewAuth {
+                spec_name: ATS_AUTH_SPEC_NAME.to_owned(),
+                params: AuthParams { connection_string },
+            },
+            connection_spec: SpecRef {
+                id: ATS_CONNECTION_SPEC_ID.to_owned(),
+                version: Some(ATS_CONNECTION_SPEC_VERSION.to_owned()),
+            },
+        }
+    }
+}
+
+/// `auth` of a connection being written.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewAuth {
+    /// `Connection String Based Authentication`.
+    pub spec_name: String,
+    /// The parameters, which hold the secret.
+    pub params: AuthParams,
+}
+
+/// `auth.params` of an ATS connection being written.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthParams {
+    /// `DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…`.
+    #[serde(serialize_with = "secret::expose_for_wire")]
+    pub connection_string: Secret,
+}
+
+/// `{"id","etag"}`: the answer to a create or a patch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written {
+    /// The connection id.
+    pub id: String,
+    /// The new etag, quotes included, to send back exactly as received.
+    pub etag: String,
+}
+
+/// A connection as read back from the API (`ConnectionItemDTO`), credentials dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    /// The connection id.
+    pub id: String,
+    /// The connection's name.
+    #[serde(default)]
+    pub name: String,
+    /// The description, ownership marker included when atsprov wrote it.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The connection spec.
+    pub connection_spec: SpecRef,
+    /// `enabled` or `disabled`.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// The etag, quotes included.
+    #[serde(default)]
+    pub etag: String,
+    /// Creation time, epoch milliseconds.
+    #[serde(default)]
+    pub created_at: Option<i64>,
+    /// Last update time, epoch milliseconds.
+    #[serde(default)]
+    pub updated_at: Option<i64>,
+    /// The IMS client id that created it.
+    #[serde(default)]
+    pub created_client: Option<String>,
+    /// The IMS client id that last changed it.
+    #[serde(default)]
+    pub updated_client: Option<String>,
+    /// The sandbox's name.
+    #[serde(default)]
+    pub sandbox_name: Option<String>,
+}
+
+/// The answer to `GET /connections` and `GET /connections/{id}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConnectionList {
+    /// One page of connections.
+    #[serde(default)]
+    pub items: Vec<Connection>,
+    /// Paging links, when more pages follow.
+    #[serde(default, rename = "_links")]
+    pub links: Option<Links>,
+}
+
+/// `_links` of a list answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Links {
+    /// The next page, a path relative to the base URL.
+    #[serde(default)]
+    pub next: Option<Link>,
+}
+
+/// One link.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Link {
+    /// The target, a path relative to the base URL such as `/connections?continuationToken=…`.
+    pub href: String,
+}
+
+/// The answer to `GET /connections/{id}/test`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TestResult {
+    /// Whether the stored credentials work.
+    pub result: bool,
+}
+
+/// One operation of a JSON Patch sent to `PATCH /connections/{id}`.
+#[derive(Debug, Clone)]
+pub enum PatchOp {
+    /// `replace /description`.
+    Description(String),
+    /// `replace /auth/params` with a new connection string.
+    Credentials(Secret),
+}
+
+impl Serialize for PatchOp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("op", "replace")?;
+        match self {
+            PatchOp::Description(text) => {
+                map.serialize_entry("path", "/description")?;
+                map.serialize_entry("value", text)?;
+            }
+            PatchOp::Credentials(connection_string) => {
+                map.serialize_entry("path", "/auth/params")?;
+                map.serialize_entry(
+                    "value",
+                    &AuthParams {
+                        connection_string: connection_string.clone(),
+                    },
+                )?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// A Flow Service error body (RFC 7807 style).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowErrorBody {
+    /// `https://ns.adobe.com/aep/errors/FLOW-1439-404`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// A short title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The HTTP status.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Details.
+    #[serde(default)]
+    pub report: Option<FlowErrorReport>,
+    /// The message.
+    #[serde(default)]
+    pub error_message: Option<String>,
+}
+
+impl FlowErrorBody {
+    /// The error code, the last path segment of `type` (`FLOW-1439-404`).
+    pub fn code(&self) -> Option<&str> {
+        let kind = self.kind.as_deref()?;
+        kind.rsplit('/').next().filter(|c| !c.is_empty())
+    }
+}
+
+/// `report` of a Flow Service error body.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FlowErrorReport {
+    /// The detailed message.
+    #[serde(default, rename = "detailed-message")]
+    pub detailed_message: Option<String>,
+    /// The request id.
+    #[serde(default, rename = "request-id")]
+    pub request_id: Option<String>,
+}
+
+/// An Adobe I/O gateway error body: `{"error_code":"401013","message":"…"}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GatewayErrorBody {
+    /// The code, e.g. `401013`.
+    pub error_code: String,
+    /// The message.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// The IMS token answer.
+#[derive(Deserialize)]
+pub struct TokenResponse {
+    /// The bearer token.
+    pub access_token: Secret,
+    /// `bearer`.
+    #[serde(default)]
+    pub token_type: String,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &self.access_token)
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// An IMS error body: `{"error":"invalid_client","error_description":"…"}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ImsErrorBody {
+    /// The OAuth error code.
+    pub error: String,
+    /// A description.
+    #[serde(default)]
+    pub error_description: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_ops_serialize_as_json_patch() {
+        let ops = vec![
+            PatchOp::Description("d".into()),
+            PatchOp::Credentials(Secret::new("cs")),
+        ];
+        let json = serde_json::to_value(&ops).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([
+                {"op": "replace", "path": "/description", "value": "d"},
+                {"op": "replace", "path": "/auth/params", "value": {"connectionString": "cs"}}
+            ])
+        );
+        assert!(!format!("{ops:?}").contains("cs\""));
+    }
+
+    #[test]
+    fn flow_error_code_is_the_last_segment_of_type() {
+        let body: FlowErrorBody = serde_json::from_str(
+            r#"{"type":"https://ns.adobe.com/aep/errors/FLOW-1439-404","title":"Resource not found","status":404,"report":{"detailed-message":"x","request-id":"r1"}}"#,
+        )
+        .unwrap();
+        assert_eq!(body.code(), Some("FLOW-1439-404"));
+        assert_eq!(body.report.unwrap().request_id.as_deref(), Some("r1"));
+    }
+
+    #[test]
+    fn reads_drop_credentials() {
+        let c: Connection = serde_json::from_str(
+            r#"{"id":"1","name":"n","connectionSpec":{"id":"x","version":"1.0"},"etag":"\"e\"","auth":{"specName":"s","params":{"connectionString":"SECRET"}}}"#,
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("SECRET"));
+    }
+}

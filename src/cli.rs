@@ -1,0 +1,104 @@
+//! The command-line interface: every command, option and flag.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Provision Adobe Experience Platform Flow Service connections for Azure
+/// Table Storage accounts, in bulk, from a TOML manifest.
+#[derive(Debug, Parser)]
+#[command(
+    name = "atsprov",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+    /// Only errors on stderr; no progress
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    /// When to use colour (NO_COLOR is honoured with `auto`)
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub(crate) color: ColorChoice,
+    /// Format of log lines on stderr
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub(crate) log_format: LogFormat,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Check a manifest offline: parse, check every field, resolve secret references
+    Validate(ValidateArgs),
+    /// Run a local Flow Service + IMS emulator, for demos, rehearsals and tests
+    Emulator(EmulatorArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    /// The manifest (TOML)
+    pub(crate) manifest: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EmulatorArgs {
+    /// Address to listen on; port 0 picks a free port
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) listen: String,
+    /// Sandboxes that exist, comma-separated (default: any lowercase name)
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) sandboxes: Vec<String>,
+    /// Milliseconds added to every API response
+    #[arg(long, default_value_t = 0)]
+    pub(crate) latency_ms: u64,
+    /// Requests per second per organization; above it, 429 with Retry-After
+    #[arg(long)]
+    pub(crate) rate_limit: Option<u32>,
+    /// Fraction of API requests answered 503 (1103-503)
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) fail_rate: f64,
+    /// Fraction of writes carried out, after which the connection is dropped with no response
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) ambiguous_rate: f64,
+    /// Only this client id gets tokens (default: any)
+    #[arg(long, requires = "client_secret")]
+    pub(crate) client_id: Option<String>,
+    /// Only this client secret gets tokens (default: any)
+    #[arg(long, requires = "client_id", hide_env_values = true)]
+    pub(crate) client_secret: Option<String>,
+    /// Lifetime of issued tokens, in seconds
+    #[arg(long, default_value_t = 86399)]
+    pub(crate) token_ttl: u64,
+    /// Default page size of GET /connections
+    #[arg(long, default_value_t = 100)]
+    pub(crate) page_size: u32,
+    /// Makes the random faults repeatable
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+}

@@ -1,0 +1,32 @@
+//! Logging on stderr: tracing-subscriber, text or JSON, `RUST_LOG` honoured.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{GlobalArgs, LogFormat};
+
+/// Sets up the global subscriber. `RUST_LOG` wins over `-v`/`-q`.
+pub(crate) fn init(global: &GlobalArgs, color: bool) {
+    let default_level = if global.quiet {
+        "error"
+    } else {
+        match global.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match global.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder
+            .with_ansi(color && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .without_time()
+            .init(),
+    }
+}

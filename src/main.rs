@@ -1,0 +1,28 @@
+//! The `atsprov` command line: parses arguments, sets up logging, runs a
+//! command and turns its outcome into an exit code.
+
+mod cli;
+mod commands;
+mod exit;
+mod logging;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return exit::usage_error(err),
+    };
+    let color = output::resolve_color(cli.global.color);
+    logging::init(&cli.global, color);
+    let outcome = match cli.command {
+        Command::Validate(args) => commands::validate::run(&cli.global, args),
+        Command::Emulator(args) => commands::emulator::run(args),
+    };
+    exit::finish(outcome)
+}

@@ -1,0 +1,55 @@
+//! Helpers shared by the end-to-end tests: run the binary, capture what a person sees.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// What one run of the binary showed.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Exit code, stdout and stderr in one text, for snapshots.
+    pub fn transcript(&self) -> String {
+        format!(
+            "exit: {}\n----- stdout -----\n{}----- stderr -----\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A command for the binary with a clean environment: no colour, no RUST_LOG,
+/// no ATSPROV_ variables from the developer's shell.
+pub fn atsprov() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_atsprov"));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("ATSPROV_") || key == "RUST_LOG" || key == "NO_COLOR" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs a command to the end and captures its output.
+pub fn run(cmd: &mut Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("the atsprov binary runs");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// Replaces a directory's path by a placeholder, so snapshots do not depend on temp dirs.
+pub fn redact_path(text: &str, dir: &Path, placeholder: &str) -> String {
+    text.replace(&dir.display().to_string(), placeholder)
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests: the real `atsprov` binary, against the real emulator on
+//! an ephemeral loopback port where the API is needed.
+
+mod common;
+mod validate;
