@@ -8,6 +8,9 @@
 
 pub mod desired;
 pub mod ownership;
+pub mod plan;
+pub mod render;
+pub mod report;
 pub mod secret;
 pub mod wire;
 

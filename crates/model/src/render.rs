@@ -1,0 +1,245 @@
+//! Plans as people and machines read them: text, `atsprov.plan/v1` JSON and Markdown.
+//!
+//! Pure string functions; whether to colour is the caller's decision.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::plan::{Action, Change, Plan, SandboxError, Summary};
+
+/// The schema tag of the JSON plan.
+pub const PLAN_SCHEMA: &str = "atsprov.plan/v1";
+
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    schema: &'static str,
+    summary: Summary,
+    changes: Vec<ChangeJson<'a>>,
+    errors: &'a [SandboxError],
+}
+
+#[derive(Serialize)]
+struct ChangeJson<'a> {
+    sandbox: &'a str,
+    name: &'a str,
+    action: Action,
+    connection_id: Option<&'a str>,
+    fields: Vec<&'static str>,
+    reason: &'a str,
+}
+
+/// The plan as `atsprov.plan/v1` JSON (pretty, stable order, newline at the end).
+pub fn plan_json(plan: &Plan) -> String {
+    let doc = PlanJson {
+        schema: PLAN_SCHEMA,
+        summary: plan.summary(),
+        changes: plan
+            .changes
+            .iter()
+            .map(|c| ChangeJson {
+                sandbox: &c.sandbox,
+                name: &c.name,
+                action: c.action,
+                connection_id: c.connection_id.as_deref(),
+                fields: c.fields.iter().map(|f| f.as_str()).collect(),
+                reason: &c.reason,
+            })
+            .collect(),
+        errors: &plan.errors,
+    };
+    let mut text = serde_json::to_string_pretty(&doc).expect("plan JSON serializes");
+    text.push('\n');
+    text
+}
+
+fn symbol(action: Action) -> &'static str {
+    match action {
+        Action::Create => "+",
+        Action::Update => "~",
+        Action::NoOp => "=",
+        Action::Delete => "-",
+        Action::Conflict => "!",
+        Action::Orphan => "?",
+    }
+}
+
+fn ansi(action: Action) -> &'static str {
+    match action {
+        Action::Create => "\x1b[32m",
+        Action::Update => "\x1b[33m",
+        Action::NoOp => "\x1b[2m",
+        Action::Delete => "\x1b[31m",
+        Action::Conflict => "\x1b[1;35m",
+        Action::Orphan => "\x1b[36m",
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The one-line summary: `Plan: 3 to create, 1 to update, 0 to delete, 2 conflicts, 1 orphan`.
+pub fn summary_line(summary: &Summary) -> String {
+    format!(
+        "Plan: {} to create, {} to update, {} to delete, {}, {} ({} unchanged)",
+        summary.create,
+        summary.update,
+        summary.delete,
+        plural(summary.conflict, "conflict", "conflicts"),
+        plural(summary.orphan, "orphan", "orphans"),
+        summary.no_op,
+    )
+}
+
+fn details(change: &Change) -> String {
+    match change.action {
+        Action::Update => {
+            let mut text = change.reason.clone();
+            if let Some(id) = &change.connection_id {
+                let _ = write!(text, " [{id}]");
+            }
+            text
+        }
+        Action::Delete | Action::Orphan => match &change.connection_id {
+            Some(id) => format!("{} [{id}]", change.reason),
+            None => change.reason.clone(),
+        },
+        _ => change.reason.clone(),
+    }
+}
+
+/// The plan for a terminal: grouped by sandbox, one line per change
+/// (unchanged connections are counted, not listed), then the summary line.
+pub fn plan_text(plan: &Plan, color: bool) -> String {
+    let (off, bold) = if color {
+        ("\x1b[0m", "\x1b[1m")
+    } else {
+        ("", "")
+    };
+    let mut out = String::new();
+    let mut sandboxes: Vec<&str> = plan.changes.iter().map(|c| c.sandbox.as_str()).collect();
+    sandboxes.extend(plan.errors.iter().map(|e| e.sandbox.as_str()));
+    sandboxes.sort_unstable();
+    sandboxes.dedup();
+    for sandbox in sandboxes {
+        let rows: Vec<&Change> = plan
+            .changes
+            .iter()
+            .filter(|c| c.sandbox == sandbox && c.action != Action::NoOp)
+            .collect();
+        let unchanged = plan
+            .changes
+            .iter()
+            .filter(|c| c.sandbox == sandbox && c.action == Action::NoOp)
+            .count();
+        let error = plan.errors.iter().find(|e| e.sandbox == sandbox);
+        let _ = writeln!(out, "{bold}Sandbox {sandbox}{off}");
+        if let Some(error) = error {
+            let (red, reset) = if color { ("\x1b[31m", off) } else { ("", "") };
+            let _ = writeln!(out, "  {red}error:{reset} {}", error.error);
+        }
+        let width = rows
+            .iter()
+            .map(|c| c.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        for change in rows {
+            let (start, end) = if color {
+                (ansi(change.action), off)
+            } else {
+                ("", "")
+            };
+            let _ = writeln!(
+                out,
+                "  {start}{} {:<width$}  {:<8}{end}  {}",
+                symbol(change.action),
+                change.name,
+                change.action.as_str(),
+                details(change),
+            );
+        }
+        if unchanged > 0 {
+            let _ = writeln!(
+                out,
+                "  {} up to date",
+                plural(unchanged, "connection", "connections")
+            );
+        }
+        out.push('\n');
+    }
+    let summary = plan.summary();
+    out.push_str(&summary_line(&summary));
+    out.push('\n');
+    if !plan.errors.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} could not be read: {}",
+            plural(plan.errors.len(), "sandbox", "sandboxes"),
+            plan.errors
+                .iter()
+                .map(|e| e.sandbox.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    } else if !summary.has_changes() {
+        out.push_str("No changes: the live connections match the manifest.\n");
+    }
+    out
+}
+
+/// Escapes text for a Markdown table cell.
+pub(crate) fn md_cell(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('\n', " ")
+}
+
+/// The plan as Markdown, a table per sandbox, fit for a CI job summary.
+pub fn plan_markdown(plan: &Plan) -> String {
+    let summary = plan.summary();
+    let mut out = String::from("## atsprov plan\n\n");
+    let _ = writeln!(out, "**{}**\n", summary_line(&summary));
+    let mut sandboxes: Vec<&str> = plan.changes.iter().map(|c| c.sandbox.as_str()).collect();
+    sandboxes.extend(plan.errors.iter().map(|e| e.sandbox.as_str()));
+    sandboxes.sort_unstable();
+    sandboxes.dedup();
+    for sandbox in sandboxes {
+        let _ = writeln!(out, "### Sandbox `{sandbox}`\n");
+        if let Some(error) = plan.errors.iter().find(|e| e.sandbox == sandbox) {
+            let _ = writeln!(out, "> **Error:** {}\n", md_cell(&error.error));
+        }
+        let rows: Vec<&Change> = plan
+            .changes
+            .iter()
+            .filter(|c| c.sandbox == sandbox && c.action != Action::NoOp)
+            .collect();
+        let unchanged = plan
+            .changes
+            .iter()
+            .filter(|c| c.sandbox == sandbox && c.action == Action::NoOp)
+            .count();
+        if !rows.is_empty() {
+            out.push_str("| | Connection | Action | Details |\n|---|---|---|---|\n");
+            for c in rows {
+                let _ = writeln!(
+                    out,
+                    "| `{}` | `{}` | {} | {} |",
+                    symbol(c.action),
+                    md_cell(&c.name),
+                    c.action.as_str(),
+                    md_cell(&details(c))
+                );
+            }
+            out.push('\n');
+        }
+        if unchanged > 0 {
+            let _ = writeln!(
+                out,
+                "{} up to date.\n",
+                plural(unchanged, "connection", "connections")
+            );
+        }
+    }
+    out
+}

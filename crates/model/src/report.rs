@@ -1,0 +1,373 @@
+//! The results report of `apply`: `atsprov.report/v1` JSON, Markdown for a CI
+//! job summary, and JUnit XML with one test case per item.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::plan::Action;
+use crate::render::md_cell;
+
+/// The schema tag of the JSON report.
+pub const REPORT_SCHEMA: &str = "atsprov.report/v1";
+
+/// What became of one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Created.
+    Created,
+    /// Updated.
+    Updated,
+    /// Already as declared.
+    Unchanged,
+    /// Deleted (`--prune`).
+    Deleted,
+    /// Failed; `error` says why.
+    Failed,
+    /// Not touched: conflicts, orphans, and work not started after Ctrl-C.
+    Skipped,
+}
+
+impl Status {
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Updated => "updated",
+            Status::Unchanged => "unchanged",
+            Status::Deleted => "deleted",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    /// Every status, in report order.
+    pub const ALL: [Status; 6] = [
+        Status::Created,
+        Status::Updated,
+        Status::Unchanged,
+        Status::Deleted,
+        Status::Failed,
+        Status::Skipped,
+    ];
+}
+
+/// One item of the report: one desired connection, or one orphan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportItem {
+    /// The sandbox.
+    pub sandbox: String,
+    /// The connection's name.
+    pub name: String,
+    /// What the plan said.
+    pub action: Action,
+    /// What happened.
+    pub status: Status,
+    /// The connection's id, when known.
+    pub connection_id: Option<String>,
+    /// Attempts made (0 when nothing was sent).
+    pub attempts: u32,
+    /// Time spent on this item, milliseconds.
+    pub duration_ms: u64,
+    /// Why it failed or was skipped; one line, never a secret.
+    pub error: Option<String>,
+}
+
+/// Counts per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReportSummary {
+    /// Every item.
+    pub total: usize,
+    /// Created.
+    pub created: usize,
+    /// Updated.
+    pub updated: usize,
+    /// Unchanged.
+    pub unchanged: usize,
+    /// Deleted.
+    pub deleted: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Skipped.
+    pub skipped: usize,
+}
+
+impl ReportSummary {
+    /// Counts the items.
+    pub fn of(items: &[ReportItem]) -> Self {
+        let mut s = ReportSummary {
+            total: items.len(),
+            ..Self::default()
+        };
+        for item in items {
+            *s.slot(item.status) += 1;
+        }
+        s
+    }
+
+    fn slot(&mut self, status: Status) -> &mut usize {
+        match status {
+            Status::Created => &mut self.created,
+            Status::Updated => &mut self.updated,
+            Status::Unchanged => &mut self.unchanged,
+            Status::Deleted => &mut self.deleted,
+            Status::Failed => &mut self.failed,
+            Status::Skipped => &mut self.skipped,
+        }
+    }
+
+    /// The count of one status.
+    pub fn count(&self, status: Status) -> usize {
+        let mut copy = *self;
+        *copy.slot(status)
+    }
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Always [`REPORT_SCHEMA`].
+    pub schema: &'static str,
+    /// RFC 3339, UTC, milliseconds.
+    pub started_at: String,
+    /// RFC 3339, UTC, milliseconds.
+    pub finished_at: String,
+    /// True for `apply --dry-run`.
+    pub dry_run: bool,
+    /// True when the run was interrupted (Ctrl-C) and work was left undone.
+    pub interrupted: bool,
+    /// Counts per status.
+    pub summary: ReportSummary,
+    /// Every item, sorted by sandbox then name.
+    pub items: Vec<ReportItem>,
+}
+
+/// A time as RFC 3339 UTC with milliseconds.
+pub fn timestamp(time: SystemTime) -> String {
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+impl Report {
+    /// Builds a report; sorts the items and counts them.
+    pub fn new(
+        started: SystemTime,
+        finished: SystemTime,
+        dry_run: bool,
+        interrupted: bool,
+        mut items: Vec<ReportItem>,
+    ) -> Self {
+        items.sort_by(|a, b| {
+            (
+                a.sandbox.as_str(),
+                a.name.as_str(),
+                a.connection_id.as_deref(),
+            )
+                .cmp(&(
+                    b.sandbox.as_str(),
+                    b.name.as_str(),
+                    b.connection_id.as_deref(),
+                ))
+        });
+        Self {
+            schema: REPORT_SCHEMA,
+            started_at: timestamp(started),
+            finished_at: timestamp(finished),
+            dry_run,
+            interrupted,
+            summary: ReportSummary::of(&items),
+            items,
+        }
+    }
+
+    /// `atsprov.report/v1` JSON, pretty, newline at the end.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("report JSON serializes");
+        text.push('\n');
+        text
+    }
+
+    /// Markdown for a CI job summary: counts, then every item that is not unchanged.
+    pub fn to_markdown(&self) -> String {
+        let s = &self.summary;
+        let mut out = String::from("## atsprov apply\n\n");
+        if self.dry_run {
+            out.push_str("_Dry run: nothing was written._\n\n");
+        }
+        if self.interrupted {
+            out.push_str(
+                "**Interrupted:** work not started was skipped; run `apply` again to finish.\n\n",
+            );
+        }
+        let _ = writeln!(
+            out,
+            "Started {}, finished {}.\n",
+            self.started_at, self.finished_at
+        );
+        out.push_str("| total | created | updated | unchanged | deleted | failed | skipped |\n");
+        out.push_str("|---:|---:|---:|---:|---:|---:|---:|\n");
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            s.total, s.created, s.updated, s.unchanged, s.deleted, s.failed, s.skipped
+        );
+        let rows: Vec<&ReportItem> = self
+            .items
+            .iter()
+            .filter(|i| i.status != Status::Unchanged)
+            .collect();
+        if !rows.is_empty() {
+            out.push_str(
+                "| Sandbox | Connection | Action | Status | Connection id | Attempts | Error |\n",
+            );
+            out.push_str("|---|---|---|---|---|---:|---|\n");
+            for i in rows {
+                let status = if i.status == Status::Failed {
+                    "**failed**"
+                } else {
+                    i.status.as_str()
+                };
+                let _ = writeln!(
+                    out,
+                    "| `{}` | `{}` | {} | {} | {} | {} | {} |",
+                    md_cell(&i.sandbox),
+                    md_cell(&i.name),
+                    i.action.as_str(),
+                    status,
+                    i.connection_id.as_deref().map(md_cell).unwrap_or_default(),
+                    i.attempts,
+                    i.error.as_deref().map(md_cell).unwrap_or_default(),
+                );
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// JUnit XML: a test suite per sandbox, a test case per item; failed
+    /// items are failures, skipped items are skipped.
+    pub fn to_junit(&self) -> String {
+        let s = &self.summary;
+        let total_ms: u64 = self.items.iter().map(|i| i.duration_ms).sum();
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            out,
+            "<testsuites name=\"atsprov apply\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{}\" timestamp=\"{}\">",
+            s.total,
+            s.failed,
+            s.skipped,
+            seconds(total_ms),
+            xml(&self.started_at)
+        );
+        let mut sandboxes: Vec<&str> = self.items.iter().map(|i| i.sandbox.as_str()).collect();
+        sandboxes.dedup();
+        for sandbox in sandboxes {
+            let items: Vec<&ReportItem> =
+                self.items.iter().filter(|i| i.sandbox == sandbox).collect();
+            let failed = items.iter().filter(|i| i.status == Status::Failed).count();
+            let skipped = items.iter().filter(|i| i.status == Status::Skipped).count();
+            let ms: u64 = items.iter().map(|i| i.duration_ms).sum();
+            let _ = writeln!(
+                out,
+                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" skipped=\"{skipped}\" time=\"{}\">",
+                xml(sandbox),
+                items.len(),
+                seconds(ms)
+            );
+            for i in items {
+                let _ = write!(
+                    out,
+                    "    <testcase classname=\"atsprov.{}\" name=\"{}\" time=\"{}\">",
+                    xml(&i.sandbox),
+                    xml(&i.name),
+                    seconds(i.duration_ms)
+                );
+                let error = i.error.as_deref().unwrap_or("");
+                match i.status {
+                    Status::Failed => {
+                        let _ = write!(
+                            out,
+                            "<failure message=\"{}\" type=\"{}\">{}</failure>",
+                            xml(error),
+                            i.action.as_str(),
+                            xml(error)
+                        );
+                    }
+                    Status::Skipped => {
+                        let _ = write!(out, "<skipped message=\"{}\"/>", xml(error));
+                    }
+                    _ => {}
+                }
+                let _ = writeln!(
+                    out,
+                    "<system-out>action={} status={} connection_id={} attempts={}</system-out></testcase>",
+                    i.action.as_str(),
+                    i.status.as_str(),
+                    xml(i.connection_id.as_deref().unwrap_or("-")),
+                    i.attempts
+                );
+            }
+            out.push_str("  </testsuite>\n");
+        }
+        out.push_str("</testsuites>\n");
+        out
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// Escapes text for XML attributes and content; drops characters XML 1.0 forbids.
+fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(ch),
+            c if (c as u32) < 0x20 => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_escapes_and_drops_control_characters() {
+        assert_eq!(xml("a<b>&\"'\u{1}c"), "a&lt;b&gt;&amp;&quot;&apos;c");
+    }
+
+    #[test]
+    fn summary_counts_each_status() {
+        let item = |status| ReportItem {
+            sandbox: "s".into(),
+            name: "n".into(),
+            action: Action::Create,
+            status,
+            connection_id: None,
+            attempts: 1,
+            duration_ms: 1,
+            error: None,
+        };
+        let items: Vec<ReportItem> = Status::ALL
+            .iter()
+            .map(|s| item(*s))
+            .chain([item(Status::Failed)])
+            .collect();
+        let s = ReportSummary::of(&items);
+        assert_eq!(s.total, 7);
+        assert_eq!(s.failed, 2);
+        for status in Status::ALL {
+            assert!(s.count(status) >= 1);
+        }
+    }
+}
