@@ -6,7 +6,10 @@
 //! tokio, axum or the terminal.
 #![deny(missing_docs)]
 
+pub mod connstr;
 pub mod desired;
+pub mod diagnostic;
+pub mod manifest;
 pub mod ownership;
 pub mod plan;
 pub mod render;

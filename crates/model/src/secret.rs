@@ -58,6 +58,17 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// Where the manifest says a secret is: `{ env = "VAR" }`, `{ file = "path" }` or a literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    /// An environment variable, by name.
+    Env(String),
+    /// A file, relative to the manifest's directory; its content is trimmed.
+    File(std::path::PathBuf),
+    /// The value itself, written in the manifest (discouraged: accepted with a warning).
+    Literal(Secret),
+}
+
 /// Serializes a secret's value; only for request bodies sent to the API.
 pub fn expose_for_wire<S: Serializer>(secret: &Secret, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(secret.expose())

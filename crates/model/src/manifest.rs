@@ -1,0 +1,199 @@
+//! The manifest: its types, loading with figment layering, and validation.
+//!
+//! Layers, last wins: built-in defaults, the TOML file, `ATSPROV_<SECTION>__<KEY>`
+//! environment variables, then command-line flags ([`Overrides`]). [`load`]
+//! checks every rule, resolves every secret reference and reports all problems
+//! at once, each with the file position (or the environment variable or flag)
+//! its value came from.
+
+mod check;
+mod source;
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::desired::DesiredConnection;
+pub use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::secret::Secret;
+
+/// The description a connection gets when neither the account nor `[defaults]` gives one.
+pub const DEFAULT_DESCRIPTION: &str = "Azure Table Storage connection";
+/// The sandboxes an account is in when neither the account nor `[defaults]` names them.
+pub const DEFAULT_SANDBOXES: [&str; 1] = ["prod"];
+/// The concurrency when neither the manifest nor a flag sets one.
+pub const DEFAULT_CONCURRENCY: u32 = 8;
+/// The highest concurrency accepted.
+pub const MAX_CONCURRENCY: u32 = 256;
+/// The OAuth scopes requested when `[auth]` does not list any.
+pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "AdobeID", "read_organizations"];
+
+/// Values from the command line, layered last.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--concurrency`.
+    pub concurrency: Option<u32>,
+}
+
+/// A loaded, valid manifest with every secret resolved.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The file it was loaded from.
+    pub path: PathBuf,
+    /// `[platform]`.
+    pub platform: Platform,
+    /// `[auth]`.
+    pub auth: Auth,
+    /// `defaults.concurrency` or `--concurrency`, else 8; within 1..=256.
+    pub concurrency: u32,
+    /// `[[accounts]]`, in file order.
+    pub accounts: Vec<Account>,
+    /// Warnings: literal secrets, secret files readable by group or others.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// `[platform]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    /// The Flow Service base URL.
+    pub endpoint: url::Url,
+    /// The IMS organization, `…@AdobeOrg`.
+    pub org_id: String,
+    /// `x-api-key`, also the OAuth client id.
+    pub api_key: String,
+}
+
+/// `[auth]`: how atsprov gets a bearer token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// OAuth Server-to-Server; the client id is `platform.api_key`.
+    ClientCredentials {
+        /// The IMS token URL.
+        token_url: url::Url,
+        /// The client secret.
+        client_secret: Secret,
+        /// The scopes requested.
+        scopes: Vec<String>,
+    },
+    /// A ready bearer token.
+    AccessToken(Secret),
+}
+
+/// One `[[accounts]]` entry, with defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The connection's name in AEP.
+    pub name: String,
+    /// The storage account (from `account_name` or the connection string's `AccountName`).
+    pub account_name: String,
+    /// The sandboxes it goes to, as written (the account's own or `defaults.sandboxes`).
+    pub sandboxes: Vec<String>,
+    /// The description (the account's own or `defaults.description`).
+    pub description: String,
+    /// The canonical connection string sent to the API (see [`crate::connstr`]).
+    pub connection_string: Secret,
+    /// An explicit Table endpoint (`table_endpoint`, or the connection string's `TableEndpoint`).
+    pub table_endpoint: Option<url::Url>,
+    /// Take over an existing unmanaged connection of the same name.
+    pub adopt: bool,
+}
+
+impl Manifest {
+    /// One desired connection per (sandbox, account), sorted by (sandbox, name).
+    pub fn desired(&self) -> Vec<DesiredConnection> {
+        let mut desired: Vec<DesiredConnection> = self
+            .accounts
+            .iter()
+            .enumerate()
+            .flat_map(|(index, account)| {
+                account.sandboxes.iter().map(move |sandbox| {
+                    DesiredConnection::new(
+                        &self.platform.org_id,
+                        sandbox,
+                        &account.name,
+                        &account.description,
+                        account.connection_string.clone(),
+                        account.adopt,
+                        index,
+                    )
+                })
+            })
+            .collect();
+        desired.sort_by(|a, b| (&a.sandbox, &a.name).cmp(&(&b.sandbox, &b.name)));
+        desired
+    }
+
+    /// Every sandbox the manifest names, sorted, each once.
+    pub fn sandboxes(&self) -> Vec<String> {
+        let set: BTreeSet<&String> = self.accounts.iter().flat_map(|a| &a.sandboxes).collect();
+        set.into_iter().cloned().collect()
+    }
+}
+
+/// Loads and validates a manifest, resolving every secret reference.
+///
+/// Reads `ATSPROV_<SECTION>__<KEY>` variables and the variables that
+/// `{ env = "…" }` references name from the process environment. On failure
+/// the [`Diagnostics`] hold every error and warning found, in file order.
+pub fn load(path: &Path, overrides: &Overrides) -> Result<Manifest, Diagnostics> {
+    load_in(path, overrides, &Environment::from_process())
+}
+
+/// [`load`] with an explicit environment, so tests need not touch the process's.
+pub(crate) fn load_in(
+    path: &Path,
+    overrides: &Overrides,
+    env: &Environment,
+) -> Result<Manifest, Diagnostics> {
+    let fail = |diagnostic: Box<Diagnostic>| Diagnostics {
+        items: vec![*diagnostic],
+    };
+    let text = source::read(path).map_err(fail)?;
+    let file = source::parse(path, text).map_err(fail)?;
+    check::check(&file, overrides, env)
+}
+
+/// A snapshot of environment variables.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Environment {
+    vars: Vec<(String, OsString)>,
+}
+
+impl Environment {
+    /// The process environment; variables whose names are not UTF-8 are skipped.
+    pub(crate) fn from_process() -> Self {
+        Self {
+            vars: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v)))
+                .collect(),
+        }
+    }
+
+    /// An environment made of these pairs.
+    #[cfg(test)]
+    pub(crate) fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), OsString::from(v)))
+                .collect(),
+        }
+    }
+
+    /// The value of a variable.
+    pub(crate) fn get(&self, name: &str) -> Option<&OsString> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Every variable, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &OsString)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+#[cfg(test)]
+mod tests;

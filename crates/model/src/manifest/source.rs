@@ -1,0 +1,406 @@
+//! Reading the manifest file and turning it, the environment and the flags into figment layers.
+//!
+//! The file is parsed once, with `toml_edit`, which keeps the byte span of
+//! every key and value; the tree becomes the file layer's figment data and
+//! the spans give each diagnostic its line and column.
+
+use std::collections::HashMap;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use figment::value::{Dict, Map, Value};
+use figment::{Metadata, Profile, Provider};
+
+use super::{Environment, Location};
+use crate::diagnostic::{Diagnostic, line_column};
+
+/// Figment metadata names of the layers, used to tell where a value came from.
+pub(super) const LAYER_DEFAULTS: &str = "built-in defaults";
+pub(super) const LAYER_FILE: &str = "manifest file";
+pub(super) const LAYER_ENV: &str = "environment";
+pub(super) const LAYER_FLAGS: &str = "command-line flags";
+
+const ENV_PREFIX: &str = "ATSPROV_";
+
+/// Where a key and its value are in the file.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Spans {
+    pub(super) key: Option<Range<usize>>,
+    pub(super) value: Option<Range<usize>>,
+    pub(super) datetime: bool,
+}
+
+/// The parsed file: its text, its data and the spans of every key path.
+#[derive(Debug)]
+pub(super) struct File {
+    pub(super) path: PathBuf,
+    pub(super) text: String,
+    pub(super) data: Dict,
+    pub(super) spans: HashMap<String, Spans>,
+}
+
+impl File {
+    /// The location of a byte span.
+    pub(super) fn location(&self, span: Option<&Range<usize>>) -> Location {
+        let (line, column) = match span {
+            Some(span) => {
+                let (line, column) = line_column(&self.text, span.start);
+                (Some(line), Some(column))
+            }
+            None => (None, None),
+        };
+        Location::File {
+            path: self.path.clone(),
+            line,
+            column,
+        }
+    }
+}
+
+/// Reads the file as UTF-8 text, refusing directories, unreadable, empty and non-UTF-8 files.
+/// Errors are boxed: they are rare and a `Diagnostic` is large.
+pub(super) fn read(path: &Path) -> Result<String, Box<Diagnostic>> {
+    let whole_file = || Location::File {
+        path: path.to_owned(),
+        line: None,
+        column: None,
+    };
+    let cannot = |what: String| Box::new(Diagnostic::error(whole_file(), None, what));
+    match std::fs::metadata(path) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return Err(cannot(format!(
+                "cannot read manifest `{}`: no such file",
+                path.display()
+            )));
+        }
+        Err(err) => {
+            return Err(cannot(format!(
+                "cannot read manifest `{}`: {}",
+                path.display(),
+                io_reason(&err)
+            )));
+        }
+        Ok(meta) if meta.is_dir() => {
+            let diagnostic = cannot(format!(
+                "manifest `{}` is a directory, not a file",
+                path.display()
+            ));
+            return Err(Box::new(
+                diagnostic.with_hint("pass the path of a .toml file"),
+            ));
+        }
+        Ok(_) => {}
+    }
+    let bytes = std::fs::read(path).map_err(|err| {
+        cannot(format!(
+            "cannot read manifest `{}`: {}",
+            path.display(),
+            io_reason(&err)
+        ))
+    })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => {
+            let valid = err.utf8_error().valid_up_to();
+            let prefix = std::str::from_utf8(&err.as_bytes()[..valid]).unwrap_or_default();
+            let (line, column) = line_column(prefix, valid);
+            return Err(Box::new(
+                Diagnostic::error(
+                    Location::File {
+                        path: path.to_owned(),
+                        line: Some(line),
+                        column: Some(column),
+                    },
+                    None,
+                    format!("the manifest is not valid UTF-8 (byte offset {valid})"),
+                )
+                .with_hint("save the file as UTF-8"),
+            ));
+        }
+    };
+    if text.trim().is_empty() {
+        let diagnostic = cannot("the manifest is empty".to_owned());
+        return Err(Box::new(
+            diagnostic.with_hint("see configs/example.toml for a complete manifest"),
+        ));
+    }
+    Ok(text)
+}
+
+/// Describes an IO error without Rust's `(os error 13)` noise.
+pub(super) fn io_reason(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::NotFound => "no such file".to_owned(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        io::ErrorKind::IsADirectory => "is a directory".to_owned(),
+        _ => {
+            let text = err.to_string();
+            match text.find(" (os error") {
+                Some(i) => text[..i].to_lowercase(),
+                None => text,
+            }
+        }
+    }
+}
+
+/// Parses TOML, keeping spans.
+pub(super) fn parse(path: &Path, text: String) -> Result<File, Box<Diagnostic>> {
+    let doc = match toml_edit::ImDocument::parse(text.as_str()) {
+        Ok(doc) => doc,
+        Err(err) => {
+            let span = err.span();
+            let (line, column) = span
+                .map(|s| line_column(&text, s.start))
+                .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            // The message never quotes the input; keep its lines on one line.
+            let message = err
+                .message()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(Box::new(Diagnostic::error(
+                Location::File {
+                    path: path.to_owned(),
+                    line,
+                    column,
+                },
+                None,
+                format!("not valid TOML: {message}"),
+            )));
+        }
+    };
+    let mut spans = HashMap::new();
+    let data = table_to_dict(doc.as_table(), "", &mut spans);
+    drop(doc);
+    Ok(File {
+        path: path.to_owned(),
+        text,
+        data,
+        spans,
+    })
+}
+
+/// Joins a key path: `a.b`, or just `b` at the root.
+pub(super) fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+fn table_to_dict(
+    table: &dyn toml_edit::TableLike,
+    path: &str,
+    spans: &mut HashMap<String, Spans>,
+) -> Dict {
+    let mut dict = Dict::new();
+    for (key, item) in table.iter() {
+        let child = join(path, key);
+        let key_span = table.get_key_value(key).and_then(|(k, _)| k.span());
+        spans.insert(
+            child.clone(),
+            Spans {
+                key: key_span,
+                value: item.span(),
+                datetime: false,
+            },
+        );
+        if let Some(value) = item_to_value(item, &child, spans) {
+            dict.insert(key.to_owned(), value);
+        }
+    }
+    dict
+}
+
+fn item_to_value(
+    item: &toml_edit::Item,
+    path: &str,
+    spans: &mut HashMap<String, Spans>,
+) -> Option<Value> {
+    match item {
+        toml_edit::Item::None => None,
+        toml_edit::Item::Value(value) => Some(value_to_value(value, path, spans)),
+        toml_edit::Item::Table(table) => Some(Value::from(table_to_dict(table, path, spans))),
+        toml_edit::Item::ArrayOfTables(array) => {
+            let mut values = Vec::with_capacity(array.len());
+            for (i, table) in array.iter().enumerate() {
+                let child = format!("{path}[{i}]");
+                spans.insert(
+                    child.clone(),
+                    Spans {
+                        key: table.span(),
+                        value: table.span(),
+                        datetime: false,
+                    },
+                );
+                values.push(Value::from(table_to_dict(table, &child, spans)));
+            }
+            Some(Value::from(values))
+        }
+    }
+}
+
+fn value_to_value(
+    value: &toml_edit::Value,
+    path: &str,
+    spans: &mut HashMap<String, Spans>,
+) -> Value {
+    use toml_edit::Value as V;
+    match value {
+        V::String(s) => Value::from(s.value().clone()),
+        V::Integer(i) => Value::from(*i.value()),
+        V::Float(f) => Value::from(*f.value()),
+        V::Boolean(b) => Value::from(*b.value()),
+        V::Datetime(d) => {
+            spans.entry(path.to_owned()).or_default().datetime = true;
+            Value::from(d.value().to_string())
+        }
+        V::Array(array) => {
+            let mut values = Vec::with_capacity(array.len());
+            for (i, element) in array.iter().enumerate() {
+                let child = format!("{path}[{i}]");
+                spans.insert(
+                    child.clone(),
+                    Spans {
+                        key: element.span(),
+                        value: element.span(),
+                        datetime: false,
+                    },
+                );
+                values.push(value_to_value(element, &child, spans));
+            }
+            Value::from(values)
+        }
+        V::InlineTable(table) => Value::from(table_to_dict(table, path, spans)),
+    }
+}
+
+/// A figment layer made of a ready dictionary.
+pub(super) struct Layer {
+    pub(super) name: &'static str,
+    pub(super) data: Dict,
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut map = Map::new();
+        map.insert(Profile::Default, self.data.clone());
+        Ok(map)
+    }
+}
+
+/// The built-in defaults.
+pub(super) fn defaults() -> Dict {
+    let mut platform = Dict::new();
+    platform.insert(
+        "endpoint".into(),
+        Value::from(crate::wire::DEFAULT_ENDPOINT.to_owned()),
+    );
+    let mut auth = Dict::new();
+    auth.insert(
+        "token_url".into(),
+        Value::from(crate::wire::DEFAULT_TOKEN_URL.to_owned()),
+    );
+    auth.insert(
+        "scopes".into(),
+        Value::from(
+            super::DEFAULT_SCOPES
+                .iter()
+                .map(|s| Value::from(s.to_string()))
+                .collect::<Vec<_>>(),
+        ),
+    );
+    let mut defaults = Dict::new();
+    defaults.insert(
+        "description".into(),
+        Value::from(super::DEFAULT_DESCRIPTION.to_owned()),
+    );
+    defaults.insert(
+        "sandboxes".into(),
+        Value::from(
+            super::DEFAULT_SANDBOXES
+                .iter()
+                .map(|s| Value::from(s.to_string()))
+                .collect::<Vec<_>>(),
+        ),
+    );
+    defaults.insert(
+        "concurrency".into(),
+        Value::from(i64::from(super::DEFAULT_CONCURRENCY)),
+    );
+    let mut root = Dict::new();
+    root.insert("platform".into(), Value::from(platform));
+    root.insert("auth".into(), Value::from(auth));
+    root.insert("defaults".into(), Value::from(defaults));
+    root
+}
+
+/// Keys whose environment values are parsed (arrays, integers, booleans);
+/// every other value stays a string, so an all-digit `api_key` stays a string.
+const PARSED_ENV_KEYS: [&str; 4] = ["concurrency", "sandboxes", "scopes", "adopt"];
+
+/// The `ATSPROV_<SECTION>__<KEY>` layer and, for each key path, the variable it came from.
+///
+/// Variables without `__` (like `ATSPROV_DEMO_ACCOUNT_KEY`, a secret that a
+/// manifest references) are not part of the layer.
+pub(super) fn env_layer(env: &Environment) -> (Dict, HashMap<String, String>) {
+    let mut root = Dict::new();
+    let mut names = HashMap::new();
+    for (name, value) in env.iter() {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if !rest.contains("__") {
+            continue;
+        }
+        let keys: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+        if keys.iter().any(String::is_empty) {
+            continue;
+        }
+        let Some(value) = value.to_str() else {
+            continue;
+        };
+        let last = keys.last().map(String::as_str).unwrap_or_default();
+        let trimmed = value.trim_start();
+        let parsed = if PARSED_ENV_KEYS.contains(&last) || trimmed.starts_with('{') {
+            value
+                .parse::<Value>()
+                .unwrap_or_else(|never| match never {})
+        } else {
+            Value::from(value.to_owned())
+        };
+        let mut path = String::new();
+        let mut dict = &mut root;
+        for (i, key) in keys.iter().enumerate() {
+            path = join(&path, key);
+            names.entry(path.clone()).or_insert_with(|| {
+                let upper: Vec<String> = keys[..=i].iter().map(|k| k.to_uppercase()).collect();
+                format!("{ENV_PREFIX}{}", upper.join("__"))
+            });
+            if i + 1 == keys.len() {
+                dict.insert(key.clone(), parsed.clone());
+                names.insert(path.clone(), name.to_owned());
+                break;
+            }
+            let entry = dict
+                .entry(key.clone())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if !matches!(entry, Value::Dict(..)) {
+                *entry = Value::from(Dict::new());
+            }
+            let Value::Dict(_, inner) = entry else {
+                unreachable!("just made a dictionary");
+            };
+            dict = inner;
+        }
+    }
+    (root, names)
+}

@@ -1,0 +1,401 @@
+//! Tests of loading: layering, rules, secrets, and robustness against arbitrary input.
+
+use std::path::PathBuf;
+
+use super::*;
+
+const KEY: &str =
+    "c2VjcmV0LWtleS1ieXRlcy1zZWNyZXQta2V5LWJ5dGVzLXNlY3JldC1rZXktYnl0ZXMtc2VjcmV0LWtleS1ieXQ=";
+const CLIENT_SECRET: &str = "p8e-client-secret-value";
+
+const GOOD: &str = r#"
+[platform]
+org_id  = "0123456789ABCDEF01234567@AdobeOrg"
+api_key = "client-id"
+
+[auth]
+client_secret = { env = "TEST_CLIENT_SECRET" }
+
+[defaults]
+sandboxes = ["prod", "dev"]
+
+[[accounts]]
+name         = "sales-eu"
+account_name = "saleseu"
+account_key  = { env = "TEST_KEY" }
+
+[[accounts]]
+name         = "ops"
+account_name = "opsstore"
+account_key  = { file = "keys/ops" }
+sandboxes    = ["stage"]
+description  = "Ops tables"
+endpoint_suffix = "core.chinacloudapi.cn"
+adopt        = true
+"#;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new(manifest: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("m.toml"), manifest).unwrap();
+        std::fs::create_dir(dir.path().join("keys")).unwrap();
+        let key = dir.path().join("keys/ops");
+        std::fs::write(&key, format!("{KEY}\n")).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        Self { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("m.toml")
+    }
+
+    fn load(&self, env: &[(&str, &str)], overrides: &Overrides) -> Result<Manifest, Diagnostics> {
+        load_in(
+            &self.path(),
+            overrides,
+            &Environment::from_pairs(env.iter().copied()),
+        )
+    }
+}
+
+fn base_env() -> Vec<(&'static str, &'static str)> {
+    vec![("TEST_CLIENT_SECRET", CLIENT_SECRET), ("TEST_KEY", KEY)]
+}
+
+fn errors(result: Result<Manifest, Diagnostics>) -> Vec<String> {
+    match result {
+        Ok(m) => panic!("expected errors, loaded {m:?}"),
+        Err(d) => d
+            .items
+            .iter()
+            .filter(|d| !d.is_warning)
+            .map(|d| d.to_string())
+            .collect(),
+    }
+}
+
+#[test]
+fn a_good_manifest_loads_with_defaults_applied() {
+    let fx = Fixture::new(GOOD);
+    let m = fx.load(&base_env(), &Overrides::default()).unwrap();
+    assert_eq!(m.platform.endpoint.as_str(), crate::wire::DEFAULT_ENDPOINT);
+    assert_eq!(m.concurrency, 8);
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    match &m.auth {
+        Auth::ClientCredentials {
+            token_url,
+            client_secret,
+            scopes,
+        } => {
+            assert_eq!(token_url.as_str(), crate::wire::DEFAULT_TOKEN_URL);
+            assert_eq!(client_secret.expose(), CLIENT_SECRET);
+            assert_eq!(scopes, &["openid", "AdobeID", "read_organizations"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let sales = &m.accounts[0];
+    assert_eq!(sales.sandboxes, ["prod", "dev"]);
+    assert_eq!(sales.description, DEFAULT_DESCRIPTION);
+    assert_eq!(
+        sales.connection_string.expose(),
+        format!("DefaultEndpointsProtocol=https;AccountName=saleseu;AccountKey={KEY}")
+    );
+    let ops = &m.accounts[1];
+    assert!(ops.adopt);
+    assert_eq!(
+        ops.connection_string.expose(),
+        format!(
+            "DefaultEndpointsProtocol=https;AccountName=opsstore;AccountKey={KEY};EndpointSuffix=core.chinacloudapi.cn"
+        )
+    );
+    assert_eq!(m.sandboxes(), ["dev", "prod", "stage"]);
+    let desired: Vec<(String, String, usize)> = m
+        .desired()
+        .into_iter()
+        .map(|d| (d.sandbox, d.name, d.account_index))
+        .collect();
+    assert_eq!(
+        desired,
+        [
+            ("dev".into(), "sales-eu".into(), 0),
+            ("prod".into(), "sales-eu".into(), 0),
+            ("stage".into(), "ops".into(), 1),
+        ]
+    );
+}
+
+#[test]
+fn environment_overrides_the_file_and_flags_override_the_environment() {
+    let manifest = GOOD
+        .replace("[defaults]\n", "[defaults]\nconcurrency = 4\n")
+        .replace(
+            "[platform]\n",
+            "[platform]\nendpoint = \"https://file.example/flowservice\"\n",
+        );
+    let fx = Fixture::new(&manifest);
+    let m = fx.load(&base_env(), &Overrides::default()).unwrap();
+    assert_eq!(
+        m.platform.endpoint.as_str(),
+        "https://file.example/flowservice"
+    );
+    assert_eq!(m.concurrency, 4);
+
+    let mut env = base_env();
+    env.push((
+        "ATSPROV_PLATFORM__ENDPOINT",
+        "http://127.0.0.1:8080/data/foundation/flowservice",
+    ));
+    env.push(("ATSPROV_DEFAULTS__CONCURRENCY", "16"));
+    env.push(("ATSPROV_PLATFORM__API_KEY", "0042"));
+    // A secret variable without `__` is not a layer key.
+    env.push(("ATSPROV_DEMO_ACCOUNT_KEY", KEY));
+    let m = fx.load(&env, &Overrides::default()).unwrap();
+    assert_eq!(
+        m.platform.endpoint.as_str(),
+        "http://127.0.0.1:8080/data/foundation/flowservice"
+    );
+    assert_eq!(m.concurrency, 16);
+    assert_eq!(m.platform.api_key, "0042");
+
+    let m = fx
+        .load(
+            &env,
+            &Overrides {
+                concurrency: Some(3),
+            },
+        )
+        .unwrap();
+    assert_eq!(m.concurrency, 3);
+}
+
+#[test]
+fn errors_name_the_environment_variable_or_flag_they_came_from() {
+    let fx = Fixture::new(GOOD);
+    let mut env = base_env();
+    env.push(("ATSPROV_AUTH__TOKEN_URL", "http://ims.example/token"));
+    env.push(("ATSPROV_PLATFORM__ENDPIONT", "https://x.example"));
+    let errs = errors(fx.load(
+        &env,
+        &Overrides {
+            concurrency: Some(0),
+        },
+    ));
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(errs.iter().any(|e| e.contains("`auth.token_url`")
+        && e.contains("--> environment variable ATSPROV_AUTH__TOKEN_URL")));
+    assert!(errs.iter().any(|e| e.contains("unknown key `endpiont`")
+        && e.contains("ATSPROV_PLATFORM__ENDPIONT")
+        && e.contains("did you mean `endpoint`?")));
+    assert!(errs.iter().any(|e| e.contains("`defaults.concurrency`")
+        && e.contains("found 0")
+        && e.contains("--> command-line flag --concurrency")));
+}
+
+#[test]
+fn every_problem_is_reported_at_once_in_file_order() {
+    let manifest = r#"[platform]
+org_id = "12345"
+api_key = ""
+[auth]
+client_secret = { env = "UNSET_VAR" }
+[[accounts]]
+name = "a"
+acount_name = "x"
+account_key = { env = "TEST_KEY" }
+[[accounts]]
+name = "b"
+account_name = "Bad_Name"
+account_key = "not base64!"
+sandboxes = ["Prod"]
+"#;
+    let fx = Fixture::new(manifest);
+    let result = fx.load(&base_env(), &Overrides::default());
+    let diagnostics = result.unwrap_err();
+    let lines: Vec<(Option<usize>, bool)> = diagnostics
+        .items
+        .iter()
+        .map(|d| match &d.location {
+            Location::File { line, .. } => (*line, d.is_warning),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (Some(2), false),  // org_id
+            (Some(3), false),  // api_key
+            (Some(5), false),  // UNSET_VAR
+            (Some(6), false),  // accounts[0] misses account_name
+            (Some(8), false),  // acount_name
+            (Some(12), false), // Bad_Name
+            (Some(13), true),  // literal secret
+            (Some(13), false), // not base64
+            (Some(14), false), // Prod
+        ],
+        "{diagnostics}"
+    );
+    let text = diagnostics.to_string();
+    assert!(text.contains("did you mean `account_name`?"), "{text}");
+    assert!(!text.contains("not base64!"), "{text}");
+}
+
+#[test]
+fn no_secret_reaches_debug_or_diagnostics() {
+    let manifest = GOOD.replace(
+        "client_secret = { env = \"TEST_CLIENT_SECRET\" }",
+        &format!("client_secret = \"{CLIENT_SECRET}\""),
+    );
+    let fx = Fixture::new(&manifest);
+    let m = fx.load(&base_env(), &Overrides::default()).unwrap();
+    assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
+    let shown = format!(
+        "{m:?} {:?} {}",
+        m.desired(),
+        Diagnostics {
+            items: m.warnings.clone()
+        }
+    );
+    for secret in [KEY, CLIENT_SECRET, &KEY[..20]] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+
+    // Malformed connection strings holding the key.
+    let sales = "account_name = \"saleseu\"\naccount_key  = { env = \"TEST_KEY\" }";
+    assert!(GOOD.contains(sales));
+    for (cs, expected) in [
+        (
+            format!("AccountName=saleseu;AccountKey={KEY};{KEY}"),
+            "unknown key (not shown)",
+        ),
+        (
+            format!("AccountName=saleseu;{}", KEY.trim_end_matches('=')),
+            "segment 2 is not `Key=Value`",
+        ),
+        (
+            format!("AccountName=saleseu;AccountKey={KEY}!"),
+            "invalid character at position 89",
+        ),
+    ] {
+        let bad = GOOD.replace(sales, &format!("connection_string = \"{cs}\""));
+        let fx = Fixture::new(&bad);
+        let text = fx
+            .load(&base_env(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains(expected), "{text}");
+        assert!(!text.contains(&KEY[..20]), "{text}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn secret_files_readable_by_others_get_a_warning() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let fx = Fixture::new(GOOD);
+    let key = fx.dir.path().join("keys/ops");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let m = fx.load(&base_env(), &Overrides::default()).unwrap();
+    assert_eq!(m.warnings.len(), 1);
+    assert!(
+        m.warnings[0]
+            .to_string()
+            .contains("readable by group or others")
+    );
+}
+
+/// Loads arbitrary bytes; the point is that it returns rather than panics.
+fn load_bytes(dir: &std::path::Path, bytes: &[u8]) {
+    let path = dir.join("fuzz.toml");
+    std::fs::write(&path, bytes).unwrap();
+    let env = Environment::from_pairs(base_env());
+    match load_in(&path, &Overrides::default(), &env) {
+        Ok(m) => {
+            let _ = m.desired();
+        }
+        Err(d) => {
+            assert!(d.error_count() > 0);
+            let _ = d.to_string();
+        }
+    }
+}
+
+#[test]
+fn random_bytes_and_mutations_never_panic() {
+    let fx = Fixture::new(GOOD);
+    let mut rng = fastrand::Rng::with_seed(0x00A7_5920);
+    let alphabet: &[u8] = b"[]{}=\"'.,#\n \t_-0123456789abcdefxyz@\\\x00\xff\xc3";
+    for _ in 0..1500 {
+        let len = rng.usize(0..200);
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                if rng.bool() {
+                    rng.u8(..)
+                } else {
+                    alphabet[rng.usize(..alphabet.len())]
+                }
+            })
+            .collect();
+        load_bytes(fx.dir.path(), &bytes);
+    }
+    let good = GOOD.as_bytes();
+    for _ in 0..2500 {
+        let mut bytes = good.to_vec();
+        for _ in 0..rng.usize(1..6) {
+            let at = rng.usize(..=bytes.len());
+            match rng.u8(0..4) {
+                0 if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                1 => bytes.insert(at, alphabet[rng.usize(..alphabet.len())]),
+                2 if at < bytes.len() => bytes[at] = rng.u8(..),
+                _ => {
+                    // Duplicate a random slice, e.g. a whole line or table.
+                    let start = rng.usize(..bytes.len());
+                    let end = (start + rng.usize(0..80)).min(bytes.len());
+                    let slice = bytes[start..end].to_vec();
+                    let at = at.min(bytes.len());
+                    bytes.splice(at..at, slice);
+                }
+            }
+        }
+        load_bytes(fx.dir.path(), &bytes);
+    }
+}
+
+#[test]
+fn unreadable_inputs_are_diagnostics() {
+    let fx = Fixture::new(GOOD);
+    let env = Environment::from_pairs(base_env());
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (fx.dir.path().join("absent.toml"), "no such file"),
+        (fx.dir.path().join("keys"), "is a directory"),
+    ];
+    for (path, expected) in cases {
+        let text = load_in(&path, &Overrides::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains(expected), "{text}");
+    }
+    for (bytes, expected) in [
+        (&b""[..], "the manifest is empty"),
+        (b"  \n\n", "the manifest is empty"),
+        (b"[platform]\norg_id = \"\xff\"\n", "not valid UTF-8"),
+        (b"this is not toml", "not valid TOML"),
+        (b"<?xml version=\"1.0\"?>", "not valid TOML"),
+    ] {
+        std::fs::write(fx.path(), bytes).unwrap();
+        let text = fx
+            .load(&base_env(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains(expected), "{text}");
+    }
+}
