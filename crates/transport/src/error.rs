@@ -1,0 +1,443 @@
+//! The transport's error: what failed, how a caller may react ([`ErrorKind`]),
+//! and what Adobe said (status, code, message, request id).
+
+use std::fmt;
+use std::sync::Arc;
+
+use atsprov_model::wire::{FlowErrorBody, GatewayErrorBody, ImsErrorBody};
+use reqwest::header::HeaderMap;
+
+/// What kind of failure an [`Error`] is; callers match on this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 404: the connection (or sandbox) does not exist.
+    NotFound,
+    /// 412: the etag is stale; read the connection again.
+    PreconditionFailed,
+    /// 401, or IMS refused the client credentials.
+    Unauthorized,
+    /// 403: the credentials lack a permission.
+    Forbidden,
+    /// 400 and other 4xx answers: the request itself is wrong.
+    BadRequest,
+    /// 429 after every retry.
+    RateLimited,
+    /// 5xx after every retry.
+    Server,
+    /// No answer in time for a call that is safe to repeat, after every retry.
+    Timeout,
+    /// The connection could not be made or broke, after every retry.
+    Connect,
+    /// A create was sent but its outcome is unknown; look before trying again.
+    Ambiguous,
+    /// The client configuration is unusable; nothing was sent.
+    Config,
+    /// The answer could not be read.
+    Decode,
+}
+
+/// A failed Flow Service or IMS call.
+///
+/// Its `Display` is one line a person can act on, e.g.
+/// ``create `sales-eu` in sandbox `prod`: HTTP 412 FLOW-1404-412 Version not matching (request id abc-123)``.
+/// It never contains a secret.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct Error {
+    // Boxed so `Result<T, Error>` stays small on the happy path.
+    details: Box<Details>,
+    #[source]
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+#[derive(Debug, Clone)]
+struct Details {
+    kind: ErrorKind,
+    operation: String,
+    sandbox: Option<String>,
+    status: Option<u16>,
+    code: Option<String>,
+    message: String,
+    request_id: Option<String>,
+}
+
+impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.details.kind
+    }
+
+    /// The HTTP status of the answer, when one came.
+    pub fn status(&self) -> Option<u16> {
+        self.details.status
+    }
+
+    /// Adobe's error code: `FLOW-1404-412`, `401013`, `invalid_client`, …
+    pub fn code(&self) -> Option<&str> {
+        self.details.code.as_deref()
+    }
+
+    /// The request id the server gave (`x-request-id` or the error report).
+    pub fn request_id(&self) -> Option<&str> {
+        self.details.request_id.as_deref()
+    }
+
+    /// The sandbox the call was made in.
+    pub fn sandbox(&self) -> Option<&str> {
+        self.details.sandbox.as_deref()
+    }
+
+    /// The message alone: Adobe's, or the transport's description of the failure.
+    pub fn message(&self) -> &str {
+        &self.details.message
+    }
+
+    pub(crate) fn new(
+        kind: ErrorKind,
+        operation: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            details: Box::new(Details {
+                kind,
+                operation: operation.into(),
+                sandbox: None,
+                status: None,
+                code: None,
+                message: message.into(),
+                request_id: None,
+            }),
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_sandbox(mut self, sandbox: &str) -> Self {
+        self.details.sandbox = Some(sandbox.to_owned());
+        self
+    }
+
+    pub(crate) fn with_status(mut self, status: u16) -> Self {
+        self.details.status = Some(status);
+        self
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    pub(crate) fn with_code(mut self, code: Option<&str>) -> Self {
+        self.details.code = code.map(str::to_owned);
+        self
+    }
+
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.details.kind = kind;
+        self
+    }
+
+    /// An error from an HTTP answer that is not a success: status, and code,
+    /// message and request id parsed from either Adobe error shape. Any of
+    /// `secrets` the server echoed back is blanked out.
+    pub(crate) fn from_answer(
+        operation: impl Into<String>,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+        secrets: &[&str],
+    ) -> Self {
+        let parsed = ParsedBody::parse(body);
+        let request_id = parsed.request_id.or_else(|| {
+            ["x-request-id", "x-adobe-request-id"]
+                .iter()
+                .find_map(|name| headers.get(*name)?.to_str().ok())
+                .map(str::to_owned)
+        });
+        let message = parsed.message.unwrap_or_else(|| {
+            reqwest::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("no message")
+                .to_owned()
+        });
+        Self {
+            details: Box::new(Details {
+                kind: kind_of_status(status),
+                operation: operation.into(),
+                sandbox: None,
+                status: Some(status),
+                code: parsed.code.map(|c| one_line(&scrub(&c, secrets), 80)),
+                message: one_line(&scrub(&message, secrets), 400),
+                request_id: request_id.map(|r| one_line(&r, 120)),
+            }),
+            source: None,
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut out = self.details.operation.clone();
+        if let Some(sandbox) = &self.details.sandbox {
+            out.push_str(&format!(" in sandbox `{sandbox}`"));
+        }
+        out.push_str(": ");
+        if let Some(status) = self.details.status {
+            out.push_str(&format!("HTTP {status} "));
+        }
+        if let Some(code) = &self.details.code {
+            out.push_str(code);
+            out.push(' ');
+        }
+        out.push_str(&self.details.message);
+        if let Some(id) = &self.details.request_id {
+            out.push_str(&format!(" (request id {id})"));
+        }
+        out
+    }
+}
+
+/// The error kind an HTTP status means.
+pub(crate) fn kind_of_status(status: u16) -> ErrorKind {
+    match status {
+        401 => ErrorKind::Unauthorized,
+        403 => ErrorKind::Forbidden,
+        404 | 410 => ErrorKind::NotFound,
+        412 => ErrorKind::PreconditionFailed,
+        429 => ErrorKind::RateLimited,
+        500..=599 => ErrorKind::Server,
+        _ => ErrorKind::BadRequest,
+    }
+}
+
+/// Code, message and request id from a Flow Service, gateway or IMS error body.
+#[derive(Default)]
+struct ParsedBody {
+    code: Option<String>,
+    message: Option<String>,
+    request_id: Option<String>,
+}
+
+impl ParsedBody {
+    fn parse(body: &[u8]) -> Self {
+        if let Ok(flow) = serde_json::from_slice::<FlowErrorBody>(body)
+            && (flow.kind.is_some() || flow.title.is_some() || flow.error_message.is_some())
+        {
+            let report = flow.report.clone().unwrap_or_default();
+            let detail = flow
+                .error_message
+                .clone()
+                .or(report.detailed_message)
+                .filter(|d| !d.trim().is_empty());
+            let message = match (flow.title.clone(), detail) {
+                (Some(title), Some(detail)) if !detail.contains(title.as_str()) => {
+                    Some(format!("{title}: {detail}"))
+                }
+                (Some(_), Some(detail)) | (None, Some(detail)) => Some(detail),
+                (title, None) => title,
+            };
+            return Self {
+                code: flow.code().map(str::to_owned),
+                message,
+                request_id: report.request_id,
+            };
+        }
+        if let Ok(gateway) = serde_json::from_slice::<GatewayErrorBody>(body) {
+            return Self {
+                code: Some(gateway.error_code),
+                message: Some(gateway.message).filter(|m| !m.is_empty()),
+                request_id: None,
+            };
+        }
+        if let Ok(ims) = serde_json::from_slice::<ImsErrorBody>(body) {
+            return Self {
+                code: Some(ims.error),
+                message: ims.error_description,
+                request_id: None,
+            };
+        }
+        // Not JSON we know: show the start of a text body, which proxies and
+        // load balancers send as HTML or plain text.
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        Self {
+            message: (!text.is_empty() && !text.starts_with('<')).then(|| text.to_owned()),
+            ..Self::default()
+        }
+    }
+}
+
+/// Blanks out every occurrence of the given secrets, and any `AccountKey=…`
+/// or `SharedAccessSignature=…` value, in text that came from a server.
+pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(secret, "***");
+    }
+    for marker in ["AccountKey=", "SharedAccessSignature=", "client_secret="] {
+        let mut from = 0;
+        while let Some(pos) = out[from..].find(marker) {
+            let start = from + pos + marker.len();
+            let end = out[start..]
+                .find([';', '"', '\'', ' ', '&', ',', '}'])
+                .map_or(out.len(), |e| start + e);
+            out.replace_range(start..end, "***");
+            from = start + 3;
+        }
+    }
+    out
+}
+
+/// One line, at most `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let flat = flat.trim();
+    if flat.chars().count() > max {
+        let cut: String = flat.chars().take(max).collect();
+        format!("{cut}…")
+    } else {
+        flat.to_owned()
+    }
+}
+
+/// A short, secret-free description of a JSON decode error: serde's own
+/// message can quote the offending value, which might be a token.
+pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
+    let class = match e.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "not valid JSON",
+        serde_json::error::Category::Data => "unexpected JSON shape",
+        serde_json::error::Category::Eof => "truncated JSON",
+    };
+    format!(
+        "the answer is {class} (line {}, column {})",
+        e.line(),
+        e.column()
+    )
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            ErrorKind::NotFound => "not found",
+            ErrorKind::PreconditionFailed => "precondition failed",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::BadRequest => "bad request",
+            ErrorKind::RateLimited => "rate limited",
+            ErrorKind::Server => "server error",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connection failed",
+            ErrorKind::Ambiguous => "ambiguous",
+            ErrorKind::Config => "configuration",
+            ErrorKind::Decode => "unreadable answer",
+        };
+        f.write_str(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn answer(status: u16, body: &str, request_id: Option<&str>) -> Error {
+        let mut headers = HeaderMap::new();
+        if let Some(id) = request_id {
+            headers.insert("x-request-id", HeaderValue::from_str(id).unwrap());
+        }
+        Error::from_answer(
+            "create `sales-eu`",
+            status,
+            &headers,
+            body.as_bytes(),
+            &["s3cr3t-value"],
+        )
+        .with_sandbox("prod")
+    }
+
+    #[test]
+    fn flow_shape_gives_code_message_and_request_id() {
+        let e = answer(
+            412,
+            r#"{"type":"https://ns.adobe.com/aep/errors/FLOW-1404-412","title":"Version not matching","status":412,"report":{"request-id":"abc-123"}}"#,
+            Some("header-id"),
+        );
+        assert_eq!(e.kind(), ErrorKind::PreconditionFailed);
+        assert_eq!(e.code(), Some("FLOW-1404-412"));
+        assert_eq!(e.request_id(), Some("abc-123"));
+        assert_eq!(
+            e.to_string(),
+            "create `sales-eu` in sandbox `prod`: HTTP 412 FLOW-1404-412 Version not matching (request id abc-123)"
+        );
+    }
+
+    #[test]
+    fn gateway_shape_gives_code_and_message() {
+        let e = answer(
+            401,
+            r#"{"error_code":"401013","message":"Oauth token is not valid"}"#,
+            Some("r-9"),
+        );
+        assert_eq!(e.kind(), ErrorKind::Unauthorized);
+        assert_eq!(e.code(), Some("401013"));
+        assert_eq!(e.message(), "Oauth token is not valid");
+        assert_eq!(e.request_id(), Some("r-9"));
+        assert_eq!(e.sandbox(), Some("prod"));
+    }
+
+    #[test]
+    fn statuses_map_to_kinds() {
+        let cases = [
+            (400, ErrorKind::BadRequest),
+            (401, ErrorKind::Unauthorized),
+            (403, ErrorKind::Forbidden),
+            (404, ErrorKind::NotFound),
+            (409, ErrorKind::BadRequest),
+            (412, ErrorKind::PreconditionFailed),
+            (429, ErrorKind::RateLimited),
+            (500, ErrorKind::Server),
+            (503, ErrorKind::Server),
+        ];
+        for (status, kind) in cases {
+            assert_eq!(kind_of_status(status), kind, "{status}");
+        }
+    }
+
+    #[test]
+    fn unknown_bodies_fall_back_to_text_or_reason() {
+        assert_eq!(
+            answer(502, "upstream broke\n", None).message(),
+            "upstream broke"
+        );
+        assert_eq!(answer(502, "<html>x</html>", None).message(), "Bad Gateway");
+        assert_eq!(answer(504, "", None).message(), "Gateway Timeout");
+    }
+
+    #[test]
+    fn echoed_secrets_are_blanked() {
+        let e = answer(
+            400,
+            r#"{"type":"x/FLOW-1-400","title":"Bad","errorMessage":"bad params DefaultEndpointsProtocol=https;AccountName=a;AccountKey=QUJDRA==;x s3cr3t-value"}"#,
+            None,
+        );
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains("QUJDRA=="), "{text}");
+        assert!(!text.contains("s3cr3t-value"), "{text}");
+        assert!(text.contains("AccountKey=***"), "{text}");
+    }
+
+    #[test]
+    fn messages_are_one_line() {
+        let e = answer(
+            400,
+            r#"{"error_code":"400003","message":"line one\nline two"}"#,
+            None,
+        );
+        assert!(!e.to_string().contains('\n'));
+    }
+}
