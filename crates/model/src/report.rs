@@ -2,7 +2,7 @@
 //! job summary, and JUnit XML with one test case per item.
 
 use std::fmt::Write as _;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
@@ -311,6 +311,84 @@ impl Report {
             out.push_str("  </testsuite>\n");
         }
         out.push_str("</testsuites>\n");
+        out
+    }
+}
+
+impl Report {
+    /// The summary a person reads at the end of `apply`: counts per status
+    /// and per sandbox, failed and skipped items with their reasons, the
+    /// duration and the rate of writes.
+    pub fn to_text(&self, elapsed: Duration) -> String {
+        let s = &self.summary;
+        let secs = elapsed.as_secs_f64();
+        let writes = s.created + s.updated + s.deleted;
+        let mut out = String::new();
+        let verb = if self.interrupted {
+            "Apply interrupted"
+        } else if self.dry_run {
+            "Dry run finished"
+        } else {
+            "Apply finished"
+        };
+        let _ = writeln!(
+            out,
+            "{verb} in {secs:.1}s: {} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped ({:.1} writes/s)",
+            s.created,
+            s.updated,
+            s.deleted,
+            s.unchanged,
+            s.failed,
+            s.skipped,
+            writes as f64 / secs.max(0.001)
+        );
+        let mut sandboxes: Vec<&str> = self.items.iter().map(|i| i.sandbox.as_str()).collect();
+        sandboxes.dedup();
+        if !sandboxes.is_empty() {
+            let width = sandboxes
+                .iter()
+                .map(|s| s.len())
+                .max()
+                .unwrap_or(0)
+                .max("sandbox".len());
+            let _ = write!(out, "\n  {:<width$}", "sandbox");
+            for status in Status::ALL {
+                let _ = write!(out, "  {:>9}", status.as_str());
+            }
+            out.push('\n');
+            for sandbox in sandboxes {
+                let counts = ReportSummary::of(
+                    &self
+                        .items
+                        .iter()
+                        .filter(|i| i.sandbox == sandbox)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                );
+                let _ = write!(out, "  {sandbox:<width$}");
+                for status in Status::ALL {
+                    let _ = write!(out, "  {:>9}", counts.count(status));
+                }
+                out.push('\n');
+            }
+        }
+        for (status, title) in [(Status::Failed, "Failed"), (Status::Skipped, "Skipped")] {
+            let rows: Vec<&ReportItem> = self.items.iter().filter(|i| i.status == status).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "\n{title}:");
+            for i in rows {
+                let _ = writeln!(
+                    out,
+                    "  {}/{} ({}): {}",
+                    i.sandbox,
+                    i.name,
+                    i.action.as_str(),
+                    i.error.as_deref().unwrap_or("")
+                );
+            }
+        }
         out
     }
 }

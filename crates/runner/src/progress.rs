@@ -1,0 +1,105 @@
+//! What a person sees while `apply` runs: an indicatif bar on a terminal, or
+//! a log line every few seconds otherwise.
+
+use std::time::{Duration, Instant};
+
+use atsprov_model::report::Status;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// An indicatif bar on stderr (stderr is a terminal, not quiet, text logs).
+    Bar,
+    /// A log line (tracing, info) every few seconds.
+    Log,
+    /// Nothing (`--quiet`).
+    Hidden,
+}
+
+const LOG_EVERY: Duration = Duration::from_secs(3);
+
+/// Counts and the display; owned by the collector alone.
+pub(crate) struct Progress {
+    mode: ProgressMode,
+    bar: Option<ProgressBar>,
+    total: u64,
+    done: u64,
+    created: u64,
+    updated: u64,
+    deleted: u64,
+    failed: u64,
+    started: Instant,
+    last_log: Instant,
+}
+
+impl Progress {
+    pub(crate) fn new(mode: ProgressMode, total: u64) -> Self {
+        let bar = (mode == ProgressMode::Bar).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner:.green} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {msg} ({per_sec}, ETA {eta})",
+                )
+                .expect("progress template is valid")
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        let now = Instant::now();
+        Self {
+            mode,
+            bar,
+            total,
+            done: 0,
+            created: 0,
+            updated: 0,
+            deleted: 0,
+            failed: 0,
+            started: now,
+            last_log: now,
+        }
+    }
+
+    pub(crate) fn record(&mut self, status: Status) {
+        self.done += 1;
+        match status {
+            Status::Created => self.created += 1,
+            Status::Updated => self.updated += 1,
+            Status::Deleted => self.deleted += 1,
+            Status::Failed => self.failed += 1,
+            Status::Unchanged | Status::Skipped => {}
+        }
+        let msg = format!(
+            "created {} updated {} deleted {} failed {}",
+            self.created, self.updated, self.deleted, self.failed
+        );
+        match self.mode {
+            ProgressMode::Bar => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(msg);
+                    bar.set_position(self.done);
+                }
+            }
+            ProgressMode::Log => {
+                if self.last_log.elapsed() >= LOG_EVERY {
+                    self.last_log = Instant::now();
+                    let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+                    tracing::info!(
+                        "progress: {}/{} done, {msg}, {rate:.0}/s",
+                        self.done,
+                        self.total
+                    );
+                }
+            }
+            ProgressMode::Hidden => {}
+        }
+    }
+
+    pub(crate) fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
