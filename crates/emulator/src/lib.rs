@@ -1,1 +1,291 @@
-//! placeholder
+//! A local imitation of Adobe's Flow Service connections API and IMS token endpoint, with fault injection.
+//!
+//! [`start`] binds a socket and serves, on one port:
+//!
+//! - `POST /ims/token/v3`: form fields `grant_type=client_credentials`, `client_id`,
+//!   `client_secret`, `scope`; answers `{"access_token","token_type":"bearer","expires_in"}`.
+//!   Tokens are opaque random strings that expire after [`Config::token_ttl`].
+//! - under `/data/foundation/flowservice`: `POST /connections`, `GET /connections`,
+//!   `GET|PATCH|DELETE /connections/{id}`, `GET /connections/{id}/test`, each also with a
+//!   trailing slash.
+//! - `GET /_emulator/stats`: request counts (below).
+//!
+//! # Fidelity choices
+//!
+//! Facts come from `shared/api/FLOW-SERVICE.md`. Where the facts name no error code,
+//! the emulator uses its own, in the Flow Service shape:
+//!
+//! | code | when |
+//! |---|---|
+//! | `1400-400` | malformed body: bad JSON, not UTF-8, wrong JSON type, unsupported patch op |
+//! | `1402-400` | bad query parameter: `limit` (0, over 1000, not a number), `property`, `orderby`, `count`, `continuationToken` |
+//! | `1406-400` | a required field is missing or empty (`name`, `auth.specName`, `auth.params`, `connectionSpec.id`) |
+//! | `1407-400` | unknown connection spec id or version (only ATS `1.0` exists) |
+//! | `1408-400` | `auth.specName` is not `Connection String Based Authentication`, or the connection string is malformed |
+//! | `1439-404` | no connection with that id in this organization and sandbox |
+//! | `1101-404` | unknown path under the Flow Service base |
+//! | `1105-405` | method not allowed on a known path |
+//! | `1413-413` | body over 1 MiB |
+//!
+//! Gateway errors (`{"error_code","message"}`): `401013` for a missing, malformed, unknown
+//! or expired bearer token, `403000` missing `x-api-key`, `403003` an `x-api-key` other than
+//! the configured client id, `400003` missing `x-gw-ims-org-id`, `429050` rate limited (with
+//! `Retry-After` in seconds), `404010` a path outside the emulated APIs. IMS errors
+//! (`{"error","error_description"}`): `invalid_request` (400, a missing field),
+//! `unsupported_grant_type` (400), `invalid_client` (401, wrong pair when
+//! [`Config::client_credentials`] is set). Every answer carries an `x-request-id` header;
+//! Flow errors repeat it in `report.request-id`.
+//!
+//! Order of checks for Flow Service calls: body size, `Authorization`, `x-api-key`, org,
+//! rate limit, fail rate, sandbox header, sandbox existence, route, then the call itself.
+//! Without [`Config::sandboxes`], a sandbox exists when its name is lowercase letters, digits
+//! and `-`. Request bodies are parsed as JSON whatever their `Content-Type`.
+//!
+//! Secrets: a stored connection keeps its real `auth.params` (to answer `/test`), but every
+//! read masks them. In `connectionString`, the segments `DefaultEndpointsProtocol`,
+//! `AccountName`, `EndpointSuffix` and `TableEndpoint` keep their values and every other
+//! segment's value (`AccountKey`, `SharedAccessSignature`, ...) becomes `***`; any other
+//! string parameter becomes `***` entirely. Nothing sent as a secret is logged.
+//!
+//! `/test` answers `{"result": true}` when the stored connection string has a non-empty
+//! `AccountName`, an `AccountKey` that is non-empty valid standard base64, and no
+//! `DefaultEndpointsProtocol` other than `http` or `https`; otherwise `{"result": false}`.
+//! (Writes already reject strings without `AccountName` or `AccountKey`, so in practice a
+//! key that is not base64 is what makes a test fail.)
+//!
+//! Listing walks connections by `(sort key, insertion sequence)`; the continuation token
+//! carries the last position returned, so an item that exists for the whole listing is
+//! returned exactly once whatever is created or deleted meanwhile. `_links.next.href` is
+//! `/connections?continuationToken=..&limit=..` plus the request's `orderby` and `property`
+//! parameters. Scalar parameters given twice (aepp repeats them on every page) take the last.
+//!
+//! # Faults
+//!
+//! [`Config::latency`] is added to every answer except the stats. [`Config::rate_limit`] is a
+//! token bucket per organization (burst and refill of `N` per second) over Flow Service
+//! calls. [`Config::fail_rate`] answers that fraction of Flow Service calls 503 `1103-503`.
+//! [`Config::ambiguous_rate`] makes that fraction of successful creates, patches and deletes
+//! carry out the write and then close the connection before any byte of the answer is sent.
+//! The token endpoint is subject to latency only. With [`Config::seed`], the dice are
+//! repeatable for a given order of requests.
+//!
+//! # `GET /_emulator/stats`
+//!
+//! Counts every request except those to the stats path itself:
+//!
+//! ```json
+//! {
+//!   "requests": 42,
+//!   "by_method": {"GET": 30, "POST": 12},
+//!   "by_route": {"token": 1, "list": 3, "get": 20, "create": 11, "patch": 0, "delete": 0, "test": 7, "other": 0},
+//!   "by_status": {"200": 30, "201": 10, "429": 1, "dropped": 1},
+//!   "by_route_status": {"create": {"201": 10, "dropped": 1}, "get": {"200": 20}},
+//!   "writes": 11,
+//!   "rate_limited": 1,
+//!   "injected_failures": 0,
+//!   "dropped": 1,
+//!   "tokens_issued": 1,
+//!   "connections": 11
+//! }
+//! ```
+//!
+//! `by_route` always lists the eight route kinds. `writes` counts creates, patches and
+//! deletes carried out (answered or dropped); `rate_limited` the 429s; `injected_failures`
+//! the 503s of the fail rate; `dropped` the answers withheld by the ambiguous rate (their
+//! status is `dropped`); `connections` the connections stored now, over all sandboxes.
+
+mod app;
+mod faults;
+mod listing;
+mod patch;
+mod reply;
+mod stats;
+mod store;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The largest request body accepted; larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How the emulator behaves.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to bind; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Sandboxes that exist; `None` means any name of lowercase letters, digits and `-`.
+    pub sandboxes: Option<Vec<String>>,
+    /// Added to every answer except `/_emulator/stats`.
+    pub latency: Duration,
+    /// Flow Service calls per second per organization; above it, 429 with `Retry-After`.
+    pub rate_limit: Option<u32>,
+    /// Fraction (0 to 1) of Flow Service calls answered 503 `1103-503`.
+    pub fail_rate: f64,
+    /// Fraction (0 to 1) of successful writes after which the connection is dropped unanswered.
+    pub ambiguous_rate: f64,
+    /// The only client id and secret that get tokens; `None` accepts any pair.
+    pub client_credentials: Option<(String, String)>,
+    /// Lifetime of issued tokens.
+    pub token_ttl: Duration,
+    /// Default page size of `GET /connections` (1 to 1000).
+    pub page_size: u32,
+    /// Seeds the fault dice.
+    pub seed: Option<u64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            sandboxes: None,
+            latency: Duration::ZERO,
+            rate_limit: None,
+            fail_rate: 0.0,
+            ambiguous_rate: 0.0,
+            client_credentials: None,
+            token_ttl: Duration::from_secs(86399),
+            page_size: 100,
+            seed: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("sandboxes", &self.sandboxes)
+            .field("latency", &self.latency)
+            .field("rate_limit", &self.rate_limit)
+            .field("fail_rate", &self.fail_rate)
+            .field("ambiguous_rate", &self.ambiguous_rate)
+            .field(
+                "client_credentials",
+                &self.client_credentials.as_ref().map(|(id, _)| (id, "***")),
+            )
+            .field("token_ttl", &self.token_ttl)
+            .field("page_size", &self.page_size)
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+/// A setting of [`Config`] out of range.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    /// `fail_rate` or `ambiguous_rate` is not within 0..=1.
+    #[error("`{name}` must be between 0 and 1, got `{value}`")]
+    Rate {
+        /// The setting's name.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// `page_size` is 0 or over 1000.
+    #[error("`page_size` must be between 1 and 1000, got `{0}`")]
+    PageSize(u32),
+    /// `rate_limit` is 0.
+    #[error("`rate_limit` must be at least 1 request per second")]
+    RateLimit,
+    /// A sandbox name in `sandboxes` is empty.
+    #[error("sandbox names must not be empty")]
+    EmptySandbox,
+}
+
+impl Config {
+    /// Checks every setting's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, value) in [
+            ("fail_rate", self.fail_rate),
+            ("ambiguous_rate", self.ambiguous_rate),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(ConfigError::Rate { name, value });
+            }
+        }
+        if self.page_size == 0 || self.page_size > atsprov_model::wire::MAX_PAGE_SIZE {
+            return Err(ConfigError::PageSize(self.page_size));
+        }
+        if self.rate_limit == Some(0) {
+            return Err(ConfigError::RateLimit);
+        }
+        if self
+            .sandboxes
+            .as_ref()
+            .is_some_and(|list| list.iter().any(|s| s.trim().is_empty()))
+        {
+            return Err(ConfigError::EmptySandbox);
+        }
+        Ok(())
+    }
+}
+
+/// A serving emulator; dropping it without [`RunningEmulator::shutdown`] leaves it serving
+/// until the runtime ends.
+#[derive(Debug)]
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+/// Validates `config`, binds its address and serves in a spawned task.
+///
+/// Errors: `InvalidInput` for a [`ConfigError`], or the bind error (e.g. address in use).
+pub async fn start(config: Config) -> std::io::Result<RunningEmulator> {
+    config
+        .validate()
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let app = Arc::new(app::App::new(config));
+    let router = app::router(app);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "emulator stopped serving");
+        }
+    });
+    tracing::info!(%addr, "emulator listening");
+    Ok(RunningEmulator { addr, stop, task })
+}
+
+impl RunningEmulator {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR/data/foundation/flowservice`.
+    pub fn flow_url(&self) -> String {
+        format!("http://{}/data/foundation/flowservice", self.addr)
+    }
+
+    /// `http://ADDR/ims/token/v3`.
+    pub fn token_url(&self) -> String {
+        format!("http://{}/ims/token/v3", self.addr)
+    }
+
+    /// `http://ADDR/_emulator/stats`.
+    pub fn stats_url(&self) -> String {
+        format!("http://{}/_emulator/stats", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the server task.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        if let Err(err) = self.task.await {
+            tracing::error!(error = %err, "emulator task failed");
+        }
+    }
+}

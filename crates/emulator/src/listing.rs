@@ -1,0 +1,377 @@
+//! `GET /connections`: `property=` filters, `orderby`, `count`, `limit` and stable paging
+//! with continuation tokens.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use atsprov_model::wire::{ATS_CONNECTION_SPEC_ID, MAX_PAGE_SIZE};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::reply::FlowError;
+use crate::store::{Conn, Sandbox, clip};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Field {
+    Id,
+    Name,
+    Description,
+    SpecId,
+    State,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl Field {
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "id" => Field::Id,
+            "name" => Field::Name,
+            "description" => Field::Description,
+            "connectionSpec.id" => Field::SpecId,
+            "state" => Field::State,
+            "createdAt" => Field::CreatedAt,
+            "updatedAt" => Field::UpdatedAt,
+            _ => return None,
+        })
+    }
+
+    fn numeric(self) -> bool {
+        matches!(self, Field::CreatedAt | Field::UpdatedAt)
+    }
+
+    fn key(self, conn: &Conn) -> Key {
+        match self {
+            Field::Id => Key::Str(conn.id.clone()),
+            Field::Name => Key::Str(conn.name.clone()),
+            Field::Description => Key::Str(conn.description.clone().unwrap_or_default()),
+            Field::SpecId => Key::Str(ATS_CONNECTION_SPEC_ID.to_owned()),
+            Field::State => Key::Str("enabled".to_owned()),
+            Field::CreatedAt => Key::Num(conn.created_at),
+            Field::UpdatedAt => Key::Num(conn.updated_at),
+        }
+    }
+
+    fn text(self, conn: &Conn) -> Option<&str> {
+        match self {
+            Field::Id => Some(&conn.id),
+            Field::Name => Some(&conn.name),
+            Field::Description => conn.description.as_deref(),
+            Field::SpecId => Some(ATS_CONNECTION_SPEC_ID),
+            Field::State => Some("enabled"),
+            Field::CreatedAt | Field::UpdatedAt => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+#[derive(Debug)]
+struct Filter {
+    field: Field,
+    op: Op,
+    values: Vec<String>,
+    number: i64,
+}
+
+impl Filter {
+    fn parse(text: &str) -> Result<Self, FlowError> {
+        let bad = |why: &str| {
+            FlowError::bad_request(
+                "1402-400",
+                format!("invalid `property` filter `{}`: {why}", clip(text)),
+            )
+        };
+        let split = text
+            .find(['=', '!', '<', '>'])
+            .ok_or_else(|| bad("expected `field==value`"))?;
+        let (name, rest) = text.split_at(split);
+        let field = Field::parse(name.trim()).ok_or_else(|| {
+            bad("filterable fields are `id`, `name`, `description`, `connectionSpec.id`, `state`, `createdAt`, `updatedAt`")
+        })?;
+        let (op, value) = [
+            ("==", Op::Eq),
+            ("!=", Op::Ne),
+            (">=", Op::Ge),
+            ("<=", Op::Le),
+            (">", Op::Gt),
+            ("<", Op::Lt),
+        ]
+        .into_iter()
+        .find_map(|(token, op)| rest.strip_prefix(token).map(|v| (op, v)))
+        .ok_or_else(|| bad("unknown operator"))?;
+        let mut number = 0;
+        if field.numeric() {
+            number = value
+                .trim()
+                .parse()
+                .map_err(|_| bad("expected a number of epoch milliseconds"))?;
+        } else if !matches!(op, Op::Eq | Op::Ne) {
+            return Err(bad(
+                "`>`, `<`, `>=` and `<=` apply to `createdAt` and `updatedAt` only",
+            ));
+        }
+        Ok(Self {
+            field,
+            op,
+            values: value.split(',').map(str::to_owned).collect(),
+            number,
+        })
+    }
+
+    fn matches(&self, conn: &Conn) -> bool {
+        if self.field.numeric() {
+            let have = match self.field {
+                Field::CreatedAt => conn.created_at,
+                _ => conn.updated_at,
+            };
+            return match self.op {
+                Op::Eq => have == self.number,
+                Op::Ne => have != self.number,
+                Op::Gt => have > self.number,
+                Op::Ge => have >= self.number,
+                Op::Lt => have < self.number,
+                Op::Le => have <= self.number,
+            };
+        }
+        let have = self.field.text(conn);
+        let any = self.values.iter().any(|v| have == Some(v.as_str()));
+        match self.op {
+            Op::Ne => !any,
+            _ => any,
+        }
+    }
+}
+
+/// A sort position: the sort field's value, then the insertion sequence.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Key {
+    Num(i64),
+    Str(String),
+}
+
+/// What a continuation token carries: the order it belongs to and the last position returned.
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    o: String,
+    k: Option<Key>,
+    s: u64,
+}
+
+/// A parsed listing request.
+pub(crate) struct ListQuery {
+    filters: Vec<Filter>,
+    raw_filters: Vec<String>,
+    order: Option<Field>,
+    desc: bool,
+    raw_order: Option<String>,
+    pub(crate) count: bool,
+    limit: u32,
+    after: Option<(Option<Key>, u64)>,
+}
+
+fn bad_param(name: &str, value: &str, why: &str) -> FlowError {
+    FlowError::bad_request(
+        "1402-400",
+        format!("invalid `{name}` value `{}`: {why}", clip(value)),
+    )
+}
+
+impl ListQuery {
+    /// Parses the query string; `page_size` is the default `limit`.
+    pub(crate) fn parse(query: &str, page_size: u32) -> Result<Self, FlowError> {
+        let mut filters = Vec::new();
+        let mut raw_filters = Vec::new();
+        let mut orderby = None;
+        let mut count = None;
+        let mut limit = None;
+        let mut token = None;
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match key.as_ref() {
+                "property" => {
+                    let filter = Filter::parse(&value)?;
+                    // aepp repeats the parameters on every page; a repeated filter is the same AND.
+                    if !raw_filters.contains(&value.to_string()) {
+                        filters.push(filter);
+                        raw_filters.push(value.into_owned());
+                    }
+                }
+                "orderby" => orderby = Some(value.into_owned()),
+                "count" => count = Some(value.into_owned()),
+                "limit" => limit = Some(value.into_owned()),
+                "continuationToken" => token = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        let count = match count.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => return Err(bad_param("count", other, "expected `true` or `false`")),
+        };
+        let limit = match limit.as_deref() {
+            None => None,
+            Some(text) => {
+                let n: u32 = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad_param("limit", text, "expected a number"))?;
+                if n == 0 || n > MAX_PAGE_SIZE {
+                    return Err(bad_param(
+                        "limit",
+                        text,
+                        &format!("must be between 1 and {MAX_PAGE_SIZE}"),
+                    ));
+                }
+                Some(n)
+            }
+        };
+        if count && limit.is_some() {
+            return Err(FlowError::bad_request(
+                "1401-400",
+                "`count=true` cannot be combined with `limit`",
+            ));
+        }
+        let (order, desc) = match orderby.as_deref() {
+            None | Some("") => (None, false),
+            Some(text) => {
+                let (desc, name) = match text.strip_prefix('-') {
+                    Some(name) => (true, name),
+                    None => (false, text.strip_prefix('+').unwrap_or(text)),
+                };
+                let field = Field::parse(name)
+                    .filter(|f| *f != Field::SpecId)
+                    .ok_or_else(|| {
+                        bad_param(
+                            "orderby",
+                            text,
+                            "sortable fields are `id`, `name`, `description`, `state`, `createdAt`, `updatedAt`",
+                        )
+                    })?;
+                (Some(field), desc)
+            }
+        };
+        let raw_order = orderby.filter(|o| !o.is_empty());
+        let order_name = raw_order.clone().unwrap_or_default();
+        let after = match token {
+            None => None,
+            Some(text) => {
+                let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(text.as_bytes())
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice::<Cursor>(&bytes).ok())
+                    .ok_or_else(|| {
+                        bad_param("continuationToken", &text, "not a token this server issued")
+                    })?;
+                if cursor.o != order_name {
+                    return Err(bad_param(
+                        "continuationToken",
+                        &text,
+                        "it belongs to another `orderby`",
+                    ));
+                }
+                Some((cursor.k, cursor.s))
+            }
+        };
+        Ok(Self {
+            filters,
+            raw_filters,
+            order,
+            desc,
+            raw_order,
+            count,
+            limit: limit.unwrap_or(page_size),
+            after,
+        })
+    }
+
+    fn matches(&self, conn: &Conn) -> bool {
+        self.filters.iter().all(|f| f.matches(conn))
+    }
+
+    /// Connections matching the filters.
+    pub(crate) fn count_in(&self, sandbox: Option<&Sandbox>) -> usize {
+        sandbox.map_or(0, |s| s.items.values().filter(|c| self.matches(c)).count())
+    }
+
+    /// One page, and whether more follow.
+    pub(crate) fn page(&self, sandbox: Option<&Sandbox>) -> (Vec<Arc<Conn>>, bool) {
+        let Some(sandbox) = sandbox else {
+            return (Vec::new(), false);
+        };
+        let want = self.limit as usize + 1;
+        let mut page: Vec<Arc<Conn>> = match self.order {
+            None => {
+                // Insertion order: walk the sequence index from the cursor.
+                let after = self.after.as_ref().map_or(0, |(_, seq)| *seq);
+                sandbox
+                    .items
+                    .range(after.saturating_add(1)..)
+                    .map(|(_, c)| c)
+                    .filter(|c| self.matches(c))
+                    .take(want)
+                    .cloned()
+                    .collect()
+            }
+            Some(field) => {
+                let cmp = |a: &(Key, u64), b: &(Key, u64)| {
+                    let ord = a.cmp(b);
+                    if self.desc { ord.reverse() } else { ord }
+                };
+                let after = self
+                    .after
+                    .as_ref()
+                    .and_then(|(k, s)| k.clone().map(|k| (k, *s)));
+                let mut found: Vec<((Key, u64), &Arc<Conn>)> = sandbox
+                    .items
+                    .values()
+                    .filter(|c| self.matches(c))
+                    .map(|c| ((field.key(c), c.seq), c))
+                    .filter(|(pos, _)| {
+                        after
+                            .as_ref()
+                            .is_none_or(|last| cmp(pos, last) == Ordering::Greater)
+                    })
+                    .collect();
+                if found.len() > want {
+                    found.select_nth_unstable_by(want - 1, |a, b| cmp(&a.0, &b.0));
+                    found.truncate(want);
+                }
+                found.sort_unstable_by(|a, b| cmp(&a.0, &b.0));
+                found.into_iter().map(|(_, c)| c.clone()).collect()
+            }
+        };
+        let more = page.len() > self.limit as usize;
+        page.truncate(self.limit as usize);
+        (page, more)
+    }
+
+    /// `_links.next.href` after `last`: a path relative to the Flow Service base.
+    pub(crate) fn next_href(&self, last: &Conn) -> String {
+        let cursor = Cursor {
+            o: self.raw_order.clone().unwrap_or_default(),
+            k: self.order.map(|f| f.key(last)),
+            s: last.seq,
+        };
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&cursor).unwrap_or_default());
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("continuationToken", &token);
+        query.append_pair("limit", &self.limit.to_string());
+        if let Some(order) = &self.raw_order {
+            query.append_pair("orderby", order);
+        }
+        for filter in &self.raw_filters {
+            query.append_pair("property", filter);
+        }
+        format!("/connections?{}", query.finish())
+    }
+}

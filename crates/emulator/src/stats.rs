@@ -1,0 +1,114 @@
+//! Request counters behind `GET /_emulator/stats`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// The kind of route a request hit.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Route {
+    Token,
+    List,
+    Get,
+    Create,
+    Patch,
+    Delete,
+    Test,
+    Other,
+}
+
+impl Route {
+    const ALL: [Route; 8] = [
+        Route::Token,
+        Route::List,
+        Route::Get,
+        Route::Create,
+        Route::Patch,
+        Route::Delete,
+        Route::Test,
+        Route::Other,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Route::Token => "token",
+            Route::List => "list",
+            Route::Get => "get",
+            Route::Create => "create",
+            Route::Patch => "patch",
+            Route::Delete => "delete",
+            Route::Test => "test",
+            Route::Other => "other",
+        }
+    }
+
+    pub(crate) fn is_write(self) -> bool {
+        matches!(self, Route::Create | Route::Patch | Route::Delete)
+    }
+}
+
+/// What one request ended with.
+pub(crate) struct Outcome<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) route: Route,
+    /// The status, or `dropped`.
+    pub(crate) status: &'a str,
+    pub(crate) wrote: bool,
+    pub(crate) injected_failure: bool,
+}
+
+#[derive(Default, Serialize, Clone)]
+struct Counts {
+    requests: u64,
+    by_method: BTreeMap<String, u64>,
+    by_route: BTreeMap<&'static str, u64>,
+    by_status: BTreeMap<String, u64>,
+    by_route_status: BTreeMap<&'static str, BTreeMap<String, u64>>,
+    writes: u64,
+    rate_limited: u64,
+    injected_failures: u64,
+    dropped: u64,
+    tokens_issued: u64,
+}
+
+/// The counters; one short lock per request.
+pub(crate) struct Stats(Mutex<Counts>);
+
+impl Stats {
+    pub(crate) fn new() -> Self {
+        let mut counts = Counts::default();
+        for route in Route::ALL {
+            counts.by_route.insert(route.name(), 0);
+        }
+        Self(Mutex::new(counts))
+    }
+
+    pub(crate) fn record(&self, outcome: &Outcome<'_>) {
+        let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        c.requests += 1;
+        *c.by_method.entry(outcome.method.to_owned()).or_default() += 1;
+        *c.by_route.entry(outcome.route.name()).or_default() += 1;
+        *c.by_status.entry(outcome.status.to_owned()).or_default() += 1;
+        *c.by_route_status
+            .entry(outcome.route.name())
+            .or_default()
+            .entry(outcome.status.to_owned())
+            .or_default() += 1;
+        c.writes += u64::from(outcome.wrote);
+        c.rate_limited += u64::from(outcome.status == "429");
+        c.injected_failures += u64::from(outcome.injected_failure);
+        c.dropped += u64::from(outcome.status == "dropped");
+        c.tokens_issued += u64::from(outcome.route == Route::Token && outcome.status == "200");
+    }
+
+    /// The JSON of `GET /_emulator/stats`.
+    pub(crate) fn snapshot(&self, connections: usize) -> serde_json::Value {
+        let counts = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut value = serde_json::to_value(counts).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            map.insert("connections".to_owned(), connections.into());
+        }
+        value
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the emulator on 127.0.0.1:0, driven over HTTP with reqwest.
+
+mod api;
+mod common;
+mod faults;
+mod listing;
