@@ -1,8 +1,112 @@
-//! `atsprov emulator`.
+//! `atsprov emulator`: serves the Flow Service + IMS emulator until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use atsprov_emulator::Config;
 
 use crate::cli::EmulatorArgs;
-use crate::exit::{Exit, Outcome};
+use crate::exit::{Exit, Failure, Outcome};
 
-pub(crate) fn run(_args: EmulatorArgs) -> Outcome {
+pub(crate) fn run(args: EmulatorArgs) -> Outcome {
+    let config = config(args).map_err(Failure::Invalid)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+fn config(args: EmulatorArgs) -> anyhow::Result<Config> {
+    let listen: SocketAddr = args.listen.parse().map_err(|_| {
+        anyhow!(
+            "`--listen` must be an address like `127.0.0.1:8080`, got `{}`",
+            args.listen
+        )
+    })?;
+    let sandboxes: Vec<String> = args
+        .sandboxes
+        .iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let config = Config {
+        listen,
+        sandboxes: (!sandboxes.is_empty()).then_some(sandboxes),
+        latency: Duration::from_millis(args.latency_ms),
+        rate_limit: args.rate_limit,
+        fail_rate: args.fail_rate,
+        ambiguous_rate: args.ambiguous_rate,
+        client_credentials: args.client_id.zip(args.client_secret),
+        token_ttl: Duration::from_secs(args.token_ttl),
+        page_size: args.page_size,
+        seed: args.seed,
+    };
+    config.validate().map_err(|err| {
+        let flag = match &err {
+            atsprov_emulator::ConfigError::Rate { name, .. } => {
+                format!("--{}", name.replace('_', "-"))
+            }
+            atsprov_emulator::ConfigError::PageSize(_) => "--page-size".to_owned(),
+            atsprov_emulator::ConfigError::RateLimit => "--rate-limit".to_owned(),
+            atsprov_emulator::ConfigError::EmptySandbox => "--sandboxes".to_owned(),
+        };
+        anyhow!(err).context(format!("invalid `{flag}`"))
+    })?;
+    Ok(config)
+}
+
+async fn serve(config: Config) -> Outcome {
+    let listen = config.listen;
+    // Listen for signals before announcing the address, so a signal sent right after the
+    // first line is handled as a clean shutdown.
+    let signals = Signals::install().context("cannot listen for signals")?;
+    let emulator = atsprov_emulator::start(config)
+        .await
+        .with_context(|| format!("cannot listen on `{listen}`"))
+        .map_err(Failure::Invalid)?;
+    crate::output::stdout(&format!("listening on http://{}\n", emulator.addr()))
+        .context("cannot write to stdout")?;
+    signals.wait().await;
+    tracing::info!("shutting down");
+    emulator.shutdown().await;
     Ok(Exit::Success)
+}
+
+/// Ctrl-C and, on Unix, SIGTERM.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    #[cfg(unix)]
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn wait(self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
