@@ -1,0 +1,845 @@
+//! The client's behaviour pinned against wiremock on 127.0.0.1: headers, retries,
+//! `Retry-After`, token renewal, paging, error shapes and ambiguous creates.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use atsprov_model::Secret;
+use atsprov_model::wire::{ATS_CONNECTION_SPEC_ID, NewConnection, PatchOp};
+use atsprov_transport::{AuthConfig, Client, ClientConfig, ErrorKind, RetryPolicy};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use url::Url;
+use wiremock::matchers::{
+    body_json, body_string_contains, header, method, path, query_param, query_param_is_missing,
+};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const BASE: &str = "/data/foundation/flowservice";
+const TOKEN_PATH: &str = "/ims/token/v3";
+const ETAG: &str = "\"6802064a-0000-0200-0000-6387c6b90000\"";
+
+/// Fast retries so the loops finish at once.
+fn tiny_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(4),
+        max_elapsed: Duration::from_secs(30),
+        max_retry_after: Duration::from_millis(20),
+    }
+}
+
+fn config(base: &str, auth: AuthConfig) -> ClientConfig {
+    let mut config = ClientConfig::new(
+        Url::parse(&format!("{base}{BASE}")).unwrap(),
+        "ORG123@AdobeOrg",
+        "client-id-1",
+        auth,
+    );
+    config.retry = tiny_policy();
+    config
+}
+
+fn ready_token() -> AuthConfig {
+    AuthConfig::AccessToken(Secret::new("ready-token-1"))
+}
+
+fn credentials(server: &MockServer) -> AuthConfig {
+    AuthConfig::ClientCredentials {
+        token_url: Url::parse(&format!("{}{TOKEN_PATH}", server.uri())).unwrap(),
+        client_secret: Secret::new("client-secret-1"),
+        scopes: vec!["openid".into(), "AdobeID".into()],
+    }
+}
+
+fn client(server: &MockServer, auth: AuthConfig) -> Client {
+    Client::new(config(&server.uri(), auth)).unwrap()
+}
+
+fn item(id: &str, name: &str) -> Value {
+    json!({
+        "id": id, "name": name, "description": "d",
+        "connectionSpec": {"id": ATS_CONNECTION_SPEC_ID, "version": "1.0"},
+        "state": "enabled", "etag": ETAG,
+    })
+}
+
+fn token_answer(token: &str, expires_in: u64) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": token, "token_type": "bearer", "expires_in": expires_in
+    }))
+}
+
+async fn requests_to(server: &MockServer, wanted: &str) -> usize {
+    let all = server.received_requests().await.unwrap();
+    all.iter()
+        .filter(|r| r.url.path().starts_with(wanted))
+        .count()
+}
+
+fn new_connection(name: &str) -> NewConnection {
+    NewConnection::ats(
+        name,
+        "Sales EU tables",
+        Secret::new("DefaultEndpointsProtocol=https;AccountName=saleseu;AccountKey=a2V5LTE="),
+    )
+}
+
+#[tokio::test]
+async fn every_call_carries_the_identity_headers() {
+    let server = MockServer::start().await;
+    let user_agent = format!("atsprov/{}", env!("CARGO_PKG_VERSION"));
+    let common = |m: wiremock::MockBuilder| {
+        m.and(header("authorization", "Bearer ready-token-1"))
+            .and(header("x-api-key", "client-id-1"))
+            .and(header("x-gw-ims-org-id", "ORG123@AdobeOrg"))
+            .and(header("x-sandbox-name", "prod"))
+            .and(header("user-agent", user_agent.as_str()))
+    };
+    common(Mock::given(method("GET")).and(path(format!("{BASE}/connections/c1"))))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "sales-eu")]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    common(Mock::given(method("POST")).and(path(format!("{BASE}/connections"))))
+        .and(header("content-type", "application/json"))
+        .and(body_json(json!({
+            "name": "sales-eu",
+            "description": "Sales EU tables",
+            "auth": {"specName": "Connection String Based Authentication",
+                     "params": {"connectionString": "DefaultEndpointsProtocol=https;AccountName=saleseu;AccountKey=a2V5LTE="}},
+            "connectionSpec": {"id": ATS_CONNECTION_SPEC_ID, "version": "1.0"}
+        })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "c2", "etag": ETAG})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    common(Mock::given(method("PATCH")).and(path(format!("{BASE}/connections/c1"))))
+        .and(header("content-type", "application/json"))
+        .and(header("if-match", ETAG))
+        .and(body_json(
+            json!([{"op": "replace", "path": "/description", "value": "new"}]),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "c1", "etag": "\"e2\""})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    common(Mock::given(method("DELETE")).and(path(format!("{BASE}/connections/c1"))))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    common(Mock::given(method("GET")).and(path(format!("{BASE}/connections/c1/test"))))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"result": false})))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let client = client(&server, ready_token());
+    let got = client.get_connection("prod", "c1").await.unwrap();
+    assert_eq!(
+        (got.id.as_str(), got.name.as_str(), got.etag.as_str()),
+        ("c1", "sales-eu", ETAG)
+    );
+    let created = client
+        .create_connection("prod", &new_connection("sales-eu"))
+        .await
+        .unwrap();
+    assert_eq!((created.id.as_str(), created.etag.as_str()), ("c2", ETAG));
+    let ops = [PatchOp::Description("new".into())];
+    let patched = client
+        .patch_connection("prod", "c1", ETAG, &ops)
+        .await
+        .unwrap();
+    assert_eq!(patched.etag, "\"e2\"");
+    client.delete_connection("prod", "c1").await.unwrap();
+    assert!(!client.test_connection("prod", "c1").await.unwrap());
+    let stats = client.stats();
+    assert_eq!(
+        (stats.requests, stats.retries, stats.token_requests),
+        (5, 0, 0)
+    );
+}
+
+/// Which statuses are retried, and how often, for a repeatable call and for a create.
+#[tokio::test]
+async fn retried_statuses_and_attempt_counts() {
+    // (status, GET attempts, POST attempts, kind)
+    let cases = [
+        (429, 4, 4, ErrorKind::RateLimited),
+        (500, 4, 1, ErrorKind::Server),
+        (502, 4, 1, ErrorKind::Server),
+        (503, 4, 4, ErrorKind::Server),
+        (504, 4, 1, ErrorKind::Server),
+        (400, 1, 1, ErrorKind::BadRequest),
+        (401, 1, 1, ErrorKind::Unauthorized),
+        (403, 1, 1, ErrorKind::Forbidden),
+        (404, 1, 1, ErrorKind::NotFound),
+        (409, 1, 1, ErrorKind::BadRequest),
+        (412, 1, 1, ErrorKind::PreconditionFailed),
+        (422, 1, 1, ErrorKind::BadRequest),
+        (501, 1, 1, ErrorKind::Server),
+    ];
+    for (status, get_attempts, post_attempts, kind) in cases {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(ResponseTemplate::new(status))
+            .mount(&server)
+            .await;
+        let client = client(&server, ready_token());
+
+        let e = client.get_connection("prod", "c1").await.unwrap_err();
+        assert_eq!(e.kind(), kind, "GET {status}: {e}");
+        assert_eq!(e.status(), Some(status));
+        assert_eq!(
+            requests_to(&server, BASE).await,
+            get_attempts,
+            "GET {status}"
+        );
+
+        server.reset().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(ResponseTemplate::new(status))
+            .mount(&server)
+            .await;
+        let e = client
+            .create_connection("prod", &new_connection("n"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            requests_to(&server, BASE).await,
+            post_attempts,
+            "POST {status}"
+        );
+        // A create that may have been carried out is ambiguous, never retried.
+        let post_kind = if matches!(status, 500 | 502 | 504) {
+            ErrorKind::Ambiguous
+        } else {
+            kind
+        };
+        assert_eq!(e.kind(), post_kind, "POST {status}: {e}");
+
+        let stats = client.stats();
+        assert_eq!(
+            stats.requests as usize,
+            get_attempts + post_attempts,
+            "{status}"
+        );
+        assert_eq!(
+            stats.retries as usize,
+            get_attempts + post_attempts - 2,
+            "{status}"
+        );
+        let throttled = if matches!(status, 429 | 503) {
+            get_attempts + post_attempts
+        } else {
+            0
+        };
+        assert_eq!(stats.throttled as usize, throttled, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_then_success() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .mount(&server)
+        .await;
+    let client = client(&server, ready_token());
+    assert_eq!(client.get_connection("prod", "c1").await.unwrap().id, "c1");
+    let stats = client.stats();
+    assert_eq!((stats.requests, stats.retries, stats.throttled), (3, 2, 2));
+}
+
+/// `Retry-After` is read in both forms: a pause longer than the time budget
+/// ends the call at once, where plain backoff would have retried.
+#[tokio::test]
+async fn retry_after_in_seconds_and_as_a_date() {
+    let in_an_hour = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3600));
+    let an_hour_ago = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(3600));
+    // (Retry-After, attempts)
+    let cases = [
+        (Some("3600".to_owned()), 1),
+        (Some(in_an_hour), 1),
+        (Some(an_hour_ago), 4),
+        (Some("0".to_owned()), 4),
+        (Some("not a date".to_owned()), 4),
+        (None, 4),
+    ];
+    for (retry_after, attempts) in cases {
+        let server = MockServer::start().await;
+        let mut answer = ResponseTemplate::new(429);
+        if let Some(value) = &retry_after {
+            answer = answer.insert_header("retry-after", value.as_str());
+        }
+        Mock::given(method("GET"))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+        let mut config = config(&server.uri(), ready_token());
+        config.retry.max_retry_after = Duration::from_secs(7200);
+        config.retry.max_elapsed = Duration::from_secs(5);
+        let client = Client::new(config).unwrap();
+        let e = client.get_connection("prod", "c1").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        assert_eq!(
+            requests_to(&server, BASE).await,
+            attempts,
+            "{retry_after:?}"
+        );
+    }
+}
+
+/// A long `Retry-After` is cut to `max_retry_after`, so the call goes on.
+#[tokio::test]
+async fn retry_after_is_capped() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "86400"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .mount(&server)
+        .await;
+    let client = client(&server, ready_token());
+    client.get_connection("prod", "c1").await.unwrap();
+    assert_eq!(client.stats().retries, 1);
+}
+
+#[tokio::test]
+async fn a_401_renews_the_token_once_and_repeats_the_call() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_answer("token-a", 86399))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_answer("token-b", 86399))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(header("authorization", "Bearer token-a"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(
+                json!({"error_code": "401013", "message": "Oauth token is not valid"}),
+            ),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(header("authorization", "Bearer token-b"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .mount(&server)
+        .await;
+    let client = client(&server, credentials(&server));
+    assert_eq!(client.get_connection("prod", "c1").await.unwrap().id, "c1");
+    let stats = client.stats();
+    assert_eq!(
+        (stats.token_requests, stats.requests, stats.retries),
+        (2, 2, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_second_401_is_final() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_answer("token-a", 86399))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("x-request-id", "req-401")
+                .set_body_json(
+                    json!({"error_code": "401013", "message": "Oauth token is not valid"}),
+                ),
+        )
+        .mount(&server)
+        .await;
+    let client = client(&server, credentials(&server));
+    let e = client.get_connection("prod", "c1").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    assert_eq!(e.code(), Some("401013"));
+    assert_eq!(e.request_id(), Some("req-401"));
+    assert_eq!(
+        e.to_string(),
+        "read connection `c1` in sandbox `prod`: HTTP 401 401013 Oauth token is not valid (request id req-401)"
+    );
+    let stats = client.stats();
+    assert_eq!((stats.token_requests, stats.requests), (2, 2));
+}
+
+/// 100 calls that find the token expired cause one token request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_of_an_expired_token_is_single_flight() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_answer("expired-at-once", 0))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_answer("token-b", 86399).set_delay(Duration::from_millis(50)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(header("authorization", "Bearer token-b"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .mount(&server)
+        .await;
+    let client = client(&server, credentials(&server));
+    client.authenticate().await.unwrap();
+    assert_eq!(client.stats().token_requests, 1);
+    let calls = (0..100).map(|_| {
+        let client = client.clone();
+        tokio::spawn(async move { client.get_connection("prod", "c1").await })
+    });
+    for result in futures::future::join_all(calls).await {
+        result.unwrap().unwrap();
+    }
+    let stats = client.stats();
+    assert_eq!((stats.token_requests, stats.requests), (2, 100));
+}
+
+/// 100 calls answered 401 with the same old token cause one renewal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_after_401s_is_single_flight() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_answer("token-a", 86399))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_answer("token-b", 86399))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(header("authorization", "Bearer token-a"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"error_code": "401013", "message": "m"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(header("authorization", "Bearer token-b"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .mount(&server)
+        .await;
+    let client = client(&server, credentials(&server));
+    client.authenticate().await.unwrap();
+    let calls = (0..100).map(|_| {
+        let client = client.clone();
+        tokio::spawn(async move { client.get_connection("prod", "c1").await })
+    });
+    for result in futures::future::join_all(calls).await {
+        result.unwrap().unwrap();
+    }
+    assert_eq!(client.stats().token_requests, 2);
+}
+
+#[tokio::test]
+async fn the_token_request_is_the_documented_form() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .and(header("content-type", "application/x-www-form-urlencoded"))
+        .and(body_string_contains("grant_type=client_credentials"))
+        .and(body_string_contains("client_id=client-id-1"))
+        .and(body_string_contains("client_secret=client-secret-1"))
+        .and(body_string_contains("scope=openid%2CAdobeID"))
+        .respond_with(token_answer("token-a", 86399))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server, credentials(&server));
+    client.authenticate().await.unwrap();
+    client.authenticate().await.unwrap();
+    assert_eq!(client.stats().token_requests, 1);
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_fails_at_once_and_stays_failed() {
+    for status in [400, 401] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .respond_with(ResponseTemplate::new(status).set_body_json(
+                json!({"error": "invalid_client", "error_description": "invalid client_secret parameter"}),
+            ))
+            .mount(&server)
+            .await;
+        let client = client(&server, credentials(&server));
+        let e = client.authenticate().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthorized);
+        assert_eq!(e.code(), Some("invalid_client"));
+        let text = e.to_string();
+        assert!(
+            text.contains("client credentials were refused by IMS"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("`{}{TOKEN_PATH}`", server.uri())),
+            "{text}"
+        );
+        assert!(!format!("{text} {e:?}").contains("client-secret-1"));
+        // Later calls fail the same way without asking IMS again.
+        let e = client.list_connections("prod").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthorized);
+        assert_eq!(client.stats().token_requests, 1);
+        assert_eq!(requests_to(&server, BASE).await, 0);
+    }
+}
+
+#[tokio::test]
+async fn token_requests_are_retried_on_server_errors() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_answer("token-a", 86399))
+        .mount(&server)
+        .await;
+    let client = client(&server, credentials(&server));
+    client.authenticate().await.unwrap();
+    assert_eq!(client.stats().token_requests, 3);
+}
+
+#[tokio::test]
+async fn listing_follows_every_page() {
+    let server = MockServer::start().await;
+    let other_spec =
+        json!({"id": "other", "name": "x", "connectionSpec": {"id": "not-ats"}, "etag": "\"o\""});
+    Mock::given(method("GET"))
+        .and(path(format!("{BASE}/connections")))
+        .and(query_param(
+            "property",
+            format!("connectionSpec.id=={ATS_CONNECTION_SPEC_ID}"),
+        ))
+        .and(query_param("limit", "1000"))
+        .and(query_param_is_missing("continuationToken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [item("c1", "a"), item("c2", "b")],
+            "_links": {"next": {"href": "/connections?continuationToken=p2"}}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{BASE}/connections")))
+        .and(query_param("continuationToken", "p2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [item("c3", "c"), other_spec, item("c2", "b")],
+            "_links": {"next": {"href": "/connections?continuationToken=p3"}}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{BASE}/connections")))
+        .and(query_param("continuationToken", "p3"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"items": [item("c4", "d")], "_links": {}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server, ready_token());
+    let ids: Vec<String> = client
+        .list_connections("prod")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, ["c1", "c2", "c3", "c4"]);
+}
+
+#[tokio::test]
+async fn a_next_link_that_loops_is_an_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [], "_links": {"next": {"href": "/connections?continuationToken=same"}}
+        })))
+        .mount(&server)
+        .await;
+    let client = client(&server, ready_token());
+    let e = client.list_connections("prod").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert_eq!(requests_to(&server, BASE).await, 2);
+}
+
+#[tokio::test]
+async fn listing_by_name_filters_on_the_server_and_checks_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{BASE}/connections")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [item("c1", "sales-eu"), item("c2", "sales-eu-2"), item("c3", "a,b"), item("c4", "sales-eu")]
+        })))
+        .mount(&server)
+        .await;
+    let client = client(&server, ready_token());
+    let found = client
+        .list_connections_named("prod", "sales-eu")
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["c1", "c4"]
+    );
+    let found = client.list_connections_named("prod", "a,b").await.unwrap();
+    assert_eq!(
+        found.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["c3"]
+    );
+
+    let requests = server.received_requests().await.unwrap();
+    let properties = |r: &Request| -> Vec<String> {
+        r.url
+            .query_pairs()
+            .filter(|(k, _)| k == "property")
+            .map(|(_, v)| v.into_owned())
+            .collect()
+    };
+    let spec = format!("connectionSpec.id=={ATS_CONNECTION_SPEC_ID}");
+    assert_eq!(
+        properties(&requests[0]),
+        [spec.clone(), "name==sales-eu".to_owned()]
+    );
+    // `,` would mean "any of": that name is matched locally over the full list.
+    assert_eq!(properties(&requests[1]), [spec]);
+}
+
+#[tokio::test]
+async fn both_error_shapes_are_parsed() {
+    let server = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(412).set_body_json(json!({
+            "type": "https://ns.adobe.com/aep/errors/FLOW-1404-412",
+            "title": "Version not matching",
+            "status": 412,
+            "report": {"request-id": "abc-123"}
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("x-request-id", "gw-7")
+                .set_body_json(json!({"error_code": "403003", "message": "Api Key is invalid"})),
+        )
+        .mount(&server)
+        .await;
+    let client = client(&server, ready_token());
+    let e = client
+        .patch_connection("prod", "c1", ETAG, &[PatchOp::Description("d".into())])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PreconditionFailed);
+    assert_eq!(
+        (e.status(), e.code(), e.request_id(), e.sandbox()),
+        (
+            Some(412),
+            Some("FLOW-1404-412"),
+            Some("abc-123"),
+            Some("prod")
+        )
+    );
+    assert_eq!(
+        e.to_string(),
+        "update connection `c1` in sandbox `prod`: HTTP 412 FLOW-1404-412 Version not matching (request id abc-123)"
+    );
+    let e = client.list_connections("dev").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Forbidden);
+    assert_eq!(
+        e.to_string(),
+        "list connections in sandbox `dev`: HTTP 403 403003 Api Key is invalid (request id gw-7)"
+    );
+}
+
+/// A raw server that reads one whole request per connection, then either
+/// closes the connection or keeps it open without answering.
+async fn silent_server(close: bool) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            read_request(&mut socket).await;
+            if close {
+                let _ = socket.shutdown().await;
+            } else {
+                held.push(socket);
+            }
+        }
+    });
+    (base, accepted)
+}
+
+async fn read_request(socket: &mut tokio::net::TcpStream) {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let Ok(n) = socket.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        data.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&data).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_owned())
+                })
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_create_dropped_after_sending_is_ambiguous_and_not_retried() {
+    let (base, accepted) = silent_server(true).await;
+    let client = Client::new(config(&base, ready_token())).unwrap();
+    let e = client
+        .create_connection("prod", &new_connection("sales-eu"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Ambiguous, "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("create `sales-eu` in sandbox `prod`: "),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("may or may not have been created"),
+        "{e}"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(client.stats().retries, 0);
+}
+
+#[tokio::test]
+async fn a_create_that_times_out_is_ambiguous_and_not_retried() {
+    let (base, accepted) = silent_server(false).await;
+    let mut config = config(&base, ready_token());
+    config.request_timeout = Duration::from_millis(300);
+    let client = Client::new(config).unwrap();
+    let e = client
+        .create_connection("prod", &new_connection("sales-eu"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Ambiguous, "{e}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn repeatable_calls_are_retried_after_a_drop_or_a_timeout() {
+    let (base, accepted) = silent_server(true).await;
+    let client = Client::new(config(&base, ready_token())).unwrap();
+    let e = client.delete_connection("prod", "c1").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 4);
+
+    let (base, accepted) = silent_server(false).await;
+    let mut config = config(&base, ready_token());
+    config.request_timeout = Duration::from_millis(100);
+    config.retry.max_attempts = 2;
+    let client = Client::new(config).unwrap();
+    let e = client
+        .patch_connection("prod", "c1", ETAG, &[PatchOp::Description("d".into())])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_even_for_a_create() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let client = Client::new(config(&base, ready_token())).unwrap();
+    let e = client
+        .create_connection("prod", &new_connection("n"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+    let stats = client.stats();
+    assert_eq!((stats.requests, stats.retries), (4, 3));
+}
+
+#[test]
+fn plain_http_is_refused_for_hosts_that_are_not_loopback() {
+    let refused = Client::new(config("http://platform.adobe.io", ready_token())).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Config);
+    assert!(refused.to_string().contains("use https://"), "{refused}");
+
+    let auth = AuthConfig::ClientCredentials {
+        token_url: Url::parse("http://ims-na1.adobelogin.com/ims/token/v3").unwrap(),
+        client_secret: Secret::new("s"),
+        scopes: vec![],
+    };
+    let refused = Client::new(config("https://platform.adobe.io", auth)).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Config);
+    assert!(refused.to_string().contains("IMS token URL"), "{refused}");
+
+    for ok in [
+        "http://127.0.0.1:1",
+        "http://localhost:1",
+        "http://[::1]:1",
+        "https://platform.adobe.io",
+    ] {
+        Client::new(config(ok, ready_token())).unwrap();
+    }
+}
