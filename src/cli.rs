@@ -56,6 +56,10 @@ pub(crate) enum LogFormat {
 pub(crate) enum Command {
     /// Check a manifest offline: parse, check every field, resolve secret references
     Validate(ValidateArgs),
+    /// Read live state from the API and print the diff; changes nothing
+    Plan(PlanArgs),
+    /// Compute the plan and carry it out concurrently, then print a summary and write reports
+    Apply(ApplyArgs),
     /// Run a local Flow Service + IMS emulator, for demos, rehearsals and tests
     Emulator(EmulatorArgs),
 }
@@ -64,6 +68,68 @@ pub(crate) enum Command {
 pub(crate) struct ValidateArgs {
     /// The manifest (TOML)
     pub(crate) manifest: PathBuf,
+}
+
+/// What `plan` and `apply` work on.
+#[derive(Debug, Args)]
+pub(crate) struct TargetArgs {
+    /// The manifest (TOML)
+    pub(crate) manifest: PathBuf,
+    /// Limit to this sandbox (repeatable)
+    #[arg(long = "sandbox", value_name = "NAME")]
+    pub(crate) sandboxes: Vec<String>,
+    /// Also delete connections atsprov manages that the manifest no longer declares
+    #[arg(long)]
+    pub(crate) prune: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub(crate) format: PlanFormat,
+    /// Write the plan to this file instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    /// Exit 2 when changes are pending, 0 when there are none, 1 on errors
+    #[arg(long)]
+    pub(crate) detailed_exitcode: bool,
+}
+
+/// `plan --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PlanFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    /// Most API calls in flight at once [default: the manifest's, else 8]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) concurrency: Option<u32>,
+    /// Print the plan and write nothing to the API
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Write the report to FILE (repeatable)
+    #[arg(long = "report", value_name = "FILE")]
+    pub(crate) reports: Vec<PathBuf>,
+    /// Format of each --report, in the same order [default: from the extension: .json, .md, .xml]
+    #[arg(long = "report-format", value_enum, value_name = "FORMAT")]
+    pub(crate) report_formats: Vec<ReportFormatArg>,
+}
+
+/// `apply --report-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportFormatArg {
+    Json,
+    Markdown,
+    Junit,
 }
 
 #[derive(Debug, Args)]

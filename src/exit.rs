@@ -33,6 +33,8 @@ pub(crate) enum Failure {
     Invalid(anyhow::Error),
     /// 1: the API could not be used (auth, network) or another error.
     Fatal(anyhow::Error),
+    /// 64: the command line is wrong in a way clap cannot see.
+    Usage(anyhow::Error),
 }
 
 impl From<anyhow::Error> for Failure {
@@ -56,6 +58,10 @@ pub(crate) fn finish(outcome: Outcome) -> ExitCode {
             crate::output::error(&err);
             ExitCode::from(1)
         }
+        Err(Failure::Usage(err)) => {
+            crate::output::error(&err);
+            ExitCode::from(64)
+        }
     }
 }
 
@@ -64,7 +70,6 @@ pub(crate) fn usage_error(err: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     let code = match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 64,
         _ => 64,
     };
     // clap prints help to stdout and errors to stderr itself.

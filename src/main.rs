@@ -22,6 +22,8 @@ fn main() -> ExitCode {
     logging::init(&cli.global, color);
     let outcome = match cli.command {
         Command::Validate(args) => commands::validate::run(&cli.global, args),
+        Command::Plan(args) => commands::plan::run(&cli.global, args, color),
+        Command::Apply(args) => commands::apply::run(&cli.global, args, color),
         Command::Emulator(args) => commands::emulator::run(args),
     };
     exit::finish(outcome)

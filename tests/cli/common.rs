@@ -5,15 +5,15 @@ use std::process::{Command, Output};
 
 /// What one run of the binary showed.
 #[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
     /// Exit code, stdout and stderr in one text, for snapshots.
-    pub fn transcript(&self) -> String {
+    pub(crate) fn transcript(&self) -> String {
         format!(
             "exit: {}\n----- stdout -----\n{}----- stderr -----\n{}",
             self.code, self.stdout, self.stderr
@@ -23,7 +23,7 @@ impl Run {
 
 /// A command for the binary with a clean environment: no colour, no RUST_LOG,
 /// no ATSPROV_ variables from the developer's shell.
-pub fn atsprov() -> Command {
+pub(crate) fn atsprov() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_atsprov"));
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
@@ -36,7 +36,7 @@ pub fn atsprov() -> Command {
 }
 
 /// Runs a command to the end and captures its output.
-pub fn run(cmd: &mut Command) -> Run {
+pub(crate) fn run(cmd: &mut Command) -> Run {
     let Output {
         status,
         stdout,
@@ -50,6 +50,6 @@ pub fn run(cmd: &mut Command) -> Run {
 }
 
 /// Replaces a directory's path by a placeholder, so snapshots do not depend on temp dirs.
-pub fn redact_path(text: &str, dir: &Path, placeholder: &str) -> String {
+pub(crate) fn redact_path(text: &str, dir: &Path, placeholder: &str) -> String {
     text.replace(&dir.display().to_string(), placeholder)
 }

@@ -1,5 +1,7 @@
 //! End-to-end tests: the real `atsprov` binary, against the real emulator on
 //! an ephemeral loopback port where the API is needed.
 
+mod apply;
 mod common;
+mod emu;
 mod validate;

@@ -1,0 +1,158 @@
+//! `atsprov apply MANIFEST`: compute the plan, carry it out, print a summary, write reports.
+
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+use anyhow::anyhow;
+use atsprov_model::manifest::Overrides;
+use atsprov_model::report::{Report, ReportItem, Status};
+use atsprov_model::{DesiredConnection, render};
+use atsprov_runner::{ApplyOptions, Interrupt, ReportFormat};
+
+use crate::cli::{ApplyArgs, GlobalArgs, ReportFormatArg};
+use crate::commands::{client, load_target, make_plan, progress_mode, runtime};
+use crate::exit::{Exit, Failure, Outcome};
+
+/// Pairs `--report` files with formats: by position when formats are given,
+/// else from each file's extension.
+fn report_targets(args: &ApplyArgs) -> Result<Vec<(PathBuf, ReportFormat)>, Failure> {
+    let formats = &args.report_formats;
+    if !formats.is_empty() && formats.len() != args.reports.len() {
+        return Err(Failure::Usage(anyhow!(
+            "{} `--report` file(s) but {} `--report-format`: give one format per report, in the same order, or none to use the file extensions",
+            args.reports.len(),
+            formats.len()
+        )));
+    }
+    args.reports
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let format = match formats.get(i) {
+                Some(ReportFormatArg::Json) => ReportFormat::Json,
+                Some(ReportFormatArg::Markdown) => ReportFormat::Markdown,
+                Some(ReportFormatArg::Junit) => ReportFormat::Junit,
+                None => ReportFormat::from_extension(path).ok_or_else(|| {
+                    Failure::Usage(anyhow!(
+                        "cannot tell the format of report `{}` from its extension; name it .json, .md or .xml, or add `--report-format json|markdown|junit`",
+                        path.display()
+                    ))
+                })?,
+            };
+            Ok((path.clone(), format))
+        })
+        .collect()
+}
+
+/// Every declared connection failed with the same error (the API could not be used at all).
+fn all_failed(desired: &[DesiredConnection], error: &str) -> Vec<ReportItem> {
+    desired
+        .iter()
+        .map(|d| ReportItem {
+            sandbox: d.sandbox.clone(),
+            name: d.name.clone(),
+            action: atsprov_model::plan::Action::NoOp,
+            status: Status::Failed,
+            connection_id: None,
+            attempts: 0,
+            duration_ms: 0,
+            error: Some(error.to_owned()),
+        })
+        .collect()
+}
+
+pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome {
+    let reports = report_targets(&args)?;
+    let overrides = Overrides {
+        concurrency: args.concurrency,
+    };
+    let target = load_target(global, &args.target, &overrides)?;
+    let client = client(&target.manifest)?;
+    let runtime = runtime()?;
+    let started = SystemTime::now();
+    let clock = Instant::now();
+
+    let (items, interrupted) = runtime.block_on(async {
+        let plan = match make_plan(&client, &target, args.target.prune).await {
+            Ok(plan) => plan,
+            Err(err) => {
+                let error = format!("{err:#}");
+                crate::output::stderr(&format!("error: {error}\n"));
+                return (all_failed(&target.desired, &error), false);
+            }
+        };
+        for error in &plan.errors {
+            crate::output::stderr(&format!(
+                "error: sandbox `{}`: {}\n",
+                error.sandbox, error.error
+            ));
+        }
+        if args.dry_run {
+            let text = render::plan_text(&plan, color);
+            let _ = crate::output::stdout(&text);
+            return (atsprov_runner::dry_run_items(&plan, &target.desired), false);
+        }
+        tracing::info!("{}", render::summary_line(&plan.summary()));
+        let (presses, interrupt) = Interrupt::channel();
+        let listener = tokio::spawn(async move {
+            loop {
+                if wait_for_signal().await.is_err() {
+                    return;
+                }
+                presses.send_modify(|n| *n += 1);
+            }
+        });
+        let options = ApplyOptions {
+            concurrency: target.manifest.concurrency as usize,
+            progress: progress_mode(global),
+        };
+        let outcome =
+            atsprov_runner::apply(&client, &plan, &target.desired, options, interrupt).await;
+        listener.abort();
+        (outcome.items, outcome.interrupted)
+    });
+
+    let report = Report::new(started, SystemTime::now(), args.dry_run, interrupted, items);
+    let mut write_failed = false;
+    let mut written = Vec::new();
+    for (path, format) in &reports {
+        match atsprov_runner::write_report(path, *format, &report) {
+            Ok(()) => written.push(path.display().to_string()),
+            Err(err) => {
+                write_failed = true;
+                crate::output::error(&anyhow!(err));
+            }
+        }
+    }
+    let mut summary = report.to_text(clock.elapsed());
+    for path in written {
+        summary.push_str(&format!("Report written to {path}\n"));
+    }
+    crate::output::stdout(&summary)
+        .map_err(|err| Failure::Fatal(anyhow!("could not write the summary: {err}")))?;
+
+    Ok(if interrupted {
+        Exit::Interrupted
+    } else if report.summary.failed > 0 || write_failed {
+        Exit::ItemsFailed
+    } else {
+        Exit::Success
+    })
+}
+
+/// Waits for Ctrl-C, or SIGTERM (systemd stop, CI cancel), which is handled the same.
+async fn wait_for_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
