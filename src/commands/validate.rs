@@ -1,8 +1,73 @@
-//! `atsprov validate MANIFEST`.
+//! `atsprov validate MANIFEST`: check a manifest offline and summarize it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::anyhow;
+use atsprov_model::manifest::{self, Diagnostics, Manifest, Overrides};
 
 use crate::cli::{GlobalArgs, ValidateArgs};
-use crate::exit::{Exit, Outcome};
+use crate::exit::{Exit, Failure, Outcome};
 
-pub(crate) fn run(_global: &GlobalArgs, _args: ValidateArgs) -> Outcome {
-    Ok(Exit::Success)
+pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> Outcome {
+    let path = args.manifest.display().to_string();
+    match manifest::load(&args.manifest, &Overrides::default()) {
+        Ok(manifest) => {
+            if !global.quiet {
+                print_diagnostics(&Diagnostics {
+                    items: manifest.warnings.clone(),
+                });
+            }
+            crate::output::stdout(&summary(&path, &manifest))
+                .map_err(|err| Failure::Fatal(anyhow!("cannot write to stdout: {err}")))?;
+            Ok(Exit::Success)
+        }
+        Err(diagnostics) => Err(invalid(global, &path, diagnostics)),
+    }
+}
+
+/// Prints a failed load's diagnostics on stderr (warnings too, unless quiet)
+/// and returns the exit-3 failure whose one line closes the list. For every
+/// command that loads a manifest.
+pub(crate) fn invalid(global: &GlobalArgs, path: &str, mut diagnostics: Diagnostics) -> Failure {
+    if global.quiet {
+        diagnostics.items.retain(|d| !d.is_warning);
+    }
+    print_diagnostics(&diagnostics);
+    let errors = diagnostics.error_count();
+    let plural = if errors == 1 { "" } else { "s" };
+    Failure::Invalid(anyhow!(
+        "manifest `{path}` is invalid: {errors} error{plural}"
+    ))
+}
+
+/// Every diagnostic on stderr, one block each, a blank line after each.
+fn print_diagnostics(diagnostics: &Diagnostics) {
+    for item in &diagnostics.items {
+        crate::output::stderr(&format!("{item}\n\n"));
+    }
+}
+
+/// Accounts, sandboxes and connections per sandbox.
+fn summary(path: &str, manifest: &Manifest) -> String {
+    let mut per_sandbox: BTreeMap<String, usize> = BTreeMap::new();
+    let desired = manifest.desired();
+    for connection in &desired {
+        *per_sandbox.entry(connection.sandbox.clone()).or_default() += 1;
+    }
+    let width = per_sandbox
+        .keys()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(9);
+    let mut out = String::new();
+    let _ = writeln!(out, "manifest `{path}` is valid");
+    let _ = writeln!(out, "  accounts     {}", manifest.accounts.len());
+    let _ = writeln!(out, "  sandboxes    {}", per_sandbox.len());
+    let _ = writeln!(out, "  connections  {}", desired.len());
+    for (sandbox, count) in &per_sandbox {
+        let _ = writeln!(out, "    {sandbox:<width$}  {count}");
+    }
+    out
 }

@@ -1,1 +1,307 @@
 //! `atsprov validate`: good and bad manifests, and what a user sees for each.
+//!
+//! The corpus under `tests/manifests/` is copied to a temporary directory
+//! first, so that secret files get known permissions whatever the checkout's
+//! umask, and the binary runs there with relative paths (stable snapshots).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{self, Run};
+
+const SALES_EU_KEY: &str =
+    "YXRzcHJvdi1mYWtlLWtleS1zYWxlcy1ldS1hdHNwcm92LWZha2Uta2V5LXNhbGVzLWV1LWF0c3Byb3YtZmFrZQ==";
+const OPS_KEY: &str =
+    "YXRzcHJvdi1mYWtlLWtleS1vcHMtYXRzcHJvdi1mYWtlLWtleS1vcHMtYXRzcHJvdi1mYWtlLWtleS1vcHMtYQ==";
+const CLIENT_SECRET: &str = "corpus-client-secret-value";
+const ACCESS_TOKEN: &str = "corpus-access-token-value";
+const LITERAL_SECRET: &str = "a-literal-client-secret";
+const NOT_BASE64_KEY: &str = "this-is-not*base64-but-a-secret";
+
+/// The variables the corpus references, set on each command only.
+fn corpus_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("CORPUS_CLIENT_SECRET", CLIENT_SECRET.into()),
+        ("CORPUS_ACCESS_TOKEN", ACCESS_TOKEN.into()),
+        ("SALES_EU_KEY", SALES_EU_KEY.into()),
+        ("NOT_BASE64_KEY", NOT_BASE64_KEY.into()),
+        ("CORPUS_EMPTY", String::new()),
+        (
+            "SAS_CONNECTION_STRING",
+            "TableEndpoint=https://saleseu.table.core.windows.net/;SharedAccessSignature=sv=2022-11-02&ss=t&sig=c2VjcmV0LXNpZw%3D".into(),
+        ),
+        (
+            "DUPLICATE_CONNECTION_STRING",
+            format!("AccountName=saleseu;AccountKey={SALES_EU_KEY};AccountKey={OPS_KEY}"),
+        ),
+        (
+            "UNKNOWN_KEY_CONNECTION_STRING",
+            format!("DefaultEndpointsProtocol=https;AccountName=saleseu;AccountKey={SALES_EU_KEY};QueueEndpoint=https://q.example"),
+        ),
+        (
+            "NO_KEY_CONNECTION_STRING",
+            "DefaultEndpointsProtocol=https;AccountName=saleseu".into(),
+        ),
+        (
+            "GOOD_CONNECTION_STRING",
+            format!("DefaultEndpointsProtocol=https;AccountName=saleseu;AccountKey={SALES_EU_KEY}"),
+        ),
+        (
+            "CHINA_CONNECTION_STRING",
+            format!("DefaultEndpointsProtocol=https;AccountName=chinastore;AccountKey={OPS_KEY};EndpointSuffix=core.chinacloudapi.cn"),
+        ),
+    ]
+}
+
+/// Every secret value the corpus can reach; none may ever be shown.
+fn secrets() -> Vec<String> {
+    let mut all: Vec<String> = [
+        SALES_EU_KEY,
+        OPS_KEY,
+        CLIENT_SECRET,
+        ACCESS_TOKEN,
+        LITERAL_SECRET,
+        NOT_BASE64_KEY,
+        "c2VjcmV0LXNpZw",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Any long piece of a key gives it away too.
+    all.push(SALES_EU_KEY[..24].to_owned());
+    all.push(OPS_KEY[40..64].to_owned());
+    all
+}
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/manifests")
+}
+
+/// Copies the corpus to a temp dir; secret files are 0600, `world-readable` ones 0644.
+fn copy_corpus() -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let mode = if name.contains("world-readable") {
+                        0o644
+                    } else {
+                        0o600
+                    };
+                    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
+                        .unwrap();
+                }
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&corpus_dir(), dir.path());
+    dir
+}
+
+fn validate(dir: &Path, manifest: &str, extra_env: &[(&str, &str)]) -> Run {
+    let mut cmd: Command = common::atsprov();
+    cmd.current_dir(dir).arg("validate").arg(manifest);
+    for (key, value) in corpus_env() {
+        cmd.env(key, value);
+    }
+    for (key, value) in extra_env {
+        cmd.env(key, value);
+    }
+    for unset in ["CORPUS_UNSET_SECRET", "CORPUS_UNSET_KEY"] {
+        cmd.env_remove(unset);
+    }
+    common::run(&mut cmd)
+}
+
+fn assert_no_secret(run: &Run, what: &str) {
+    for secret in secrets() {
+        assert!(
+            !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
+            "{what} shows a secret:\n{}",
+            run.transcript()
+        );
+    }
+}
+
+fn manifests(kind: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(corpus_dir().join(kind))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_bad_manifest_exits_3_with_its_errors() {
+    let dir = copy_corpus();
+    let names = manifests("bad");
+    assert!(names.len() >= 25, "{names:?}");
+    for name in names {
+        let run = validate(dir.path(), &format!("bad/{name}"), &[]);
+        assert_eq!(run.code, 3, "{name}:\n{}", run.transcript());
+        assert!(run.stdout.is_empty(), "{name}:\n{}", run.transcript());
+        assert!(run.stderr.contains("error: "), "{name}");
+        assert!(!run.stderr.contains("panicked"), "{name}");
+        assert_no_secret(&run, &name);
+        let snapshot = format!("bad-{}", name.trim_end_matches(".toml"));
+        insta::assert_snapshot!(snapshot, run.transcript());
+    }
+}
+
+#[test]
+fn every_good_manifest_exits_0_with_a_summary() {
+    let dir = copy_corpus();
+    let names = manifests("good");
+    assert!(names.len() >= 3, "{names:?}");
+    for name in names {
+        let run = validate(dir.path(), &format!("good/{name}"), &[]);
+        assert_eq!(run.code, 0, "{name}:\n{}", run.transcript());
+        assert!(run.stdout.contains("is valid"), "{name}");
+        assert_no_secret(&run, &name);
+        let snapshot = format!("good-{}", name.trim_end_matches(".toml"));
+        insta::assert_snapshot!(snapshot, run.transcript());
+    }
+}
+
+#[test]
+fn an_environment_variable_overrides_the_file() {
+    let dir = copy_corpus();
+    let manifest = "good/02-every-feature.toml";
+    // The file's https endpoint is valid; the variable's http one to a public host is not.
+    let run = validate(
+        dir.path(),
+        manifest,
+        &[(
+            "ATSPROV_PLATFORM__ENDPOINT",
+            "http://platform.example.com/flowservice",
+        )],
+    );
+    assert_eq!(run.code, 3, "{}", run.transcript());
+    insta::assert_snapshot!("env-overrides-file-invalid", run.transcript());
+
+    // The same variable pointing at loopback wins over the file and is accepted.
+    let run = validate(
+        dir.path(),
+        manifest,
+        &[
+            (
+                "ATSPROV_PLATFORM__ENDPOINT",
+                "http://127.0.0.1:8080/data/foundation/flowservice",
+            ),
+            ("ATSPROV_DEFAULTS__CONCURRENCY", "300"),
+        ],
+    );
+    assert_eq!(run.code, 3, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("--> environment variable ATSPROV_DEFAULTS__CONCURRENCY"),
+        "{}",
+        run.transcript()
+    );
+    assert!(
+        !run.stderr.contains("platform.endpoint"),
+        "{}",
+        run.transcript()
+    );
+}
+
+#[test]
+fn files_that_cannot_be_read_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases = vec![
+        ("missing-file", dir.path().join("absent.toml")),
+        ("directory", dir.path().to_path_buf()),
+    ];
+    // A socket has metadata but cannot be opened, even by root; chmod 000 would not stop root.
+    #[cfg(unix)]
+    let _listener = {
+        let socket = dir.path().join("socket.toml");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        cases.push(("unreadable-file", socket));
+        listener
+    };
+    for (name, path) in cases {
+        let mut cmd = common::atsprov();
+        cmd.arg("validate").arg(&path);
+        let run = common::run(&mut cmd);
+        assert_eq!(run.code, 3, "{name}:\n{}", run.transcript());
+        let transcript = common::redact_path(&run.transcript(), dir.path(), "[TMP]");
+        insta::assert_snapshot!(format!("unreadable-{name}"), transcript);
+    }
+}
+
+#[test]
+fn the_example_configs_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The example reads one key from `keys/ops.key`, which is not committed:
+    // validate a copy next to a key file made here, with owner-only permissions.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root.join("configs/example.toml"),
+        dir.path().join("example.toml"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    let key_file = dir.path().join("keys/ops.key");
+    std::fs::write(&key_file, format!("{OPS_KEY}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let example_env: Vec<(&str, String)> = vec![
+        ("AEP_CLIENT_SECRET", CLIENT_SECRET.into()),
+        ("SALES_EU_KEY", SALES_EU_KEY.into()),
+        (
+            "MARKETING_CONNECTION_STRING",
+            format!("DefaultEndpointsProtocol=https;AccountName=marketingus;AccountKey={OPS_KEY}"),
+        ),
+        ("ATSPROV_DEMO_ACCOUNT_KEY", SALES_EU_KEY.into()),
+        ("ATSPROV_DEMO_CLIENT_SECRET", CLIENT_SECRET.into()),
+    ];
+    let example = dir.path().join("example.toml");
+    let demo = root.join("configs/demo.toml");
+    for (config, overrides) in [
+        (&example, vec![]),
+        (&demo, vec![]),
+        (
+            &demo,
+            vec![
+                (
+                    "ATSPROV_PLATFORM__ENDPOINT",
+                    "http://127.0.0.1:41234/data/foundation/flowservice",
+                ),
+                (
+                    "ATSPROV_AUTH__TOKEN_URL",
+                    "http://127.0.0.1:41234/ims/token/v3",
+                ),
+            ],
+        ),
+    ] {
+        let mut cmd = common::atsprov();
+        cmd.arg("validate").arg(config);
+        for (key, value) in &example_env {
+            cmd.env(key, value);
+        }
+        for (key, value) in overrides {
+            cmd.env(key, value);
+        }
+        let run = common::run(&mut cmd);
+        let what = config.display().to_string();
+        assert_eq!(run.code, 0, "{what}:\n{}", run.transcript());
+        assert!(run.stderr.is_empty(), "{what}:\n{}", run.transcript());
+        assert_no_secret(&run, &what);
+    }
+}

@@ -87,10 +87,15 @@ impl Diagnostic {
         self
     }
 
-    /// The line in the file, for ordering; `usize::MAX` when not in a file.
+    /// Orders diagnostics: by position in the file, then whole-file ones, then the rest.
     pub(crate) fn sort_key(&self) -> (usize, usize) {
         match &self.location {
-            Location::File { line, column, .. } => (line.unwrap_or(0), column.unwrap_or(0)),
+            Location::File {
+                line: Some(line),
+                column,
+                ..
+            } => (*line, column.unwrap_or(0)),
+            Location::File { line: None, .. } => (usize::MAX - 1, 0),
             _ => (usize::MAX, usize::MAX),
         }
     }

@@ -250,7 +250,11 @@ impl Checker<'_> {
 
     /// A required key is missing from the table at `path`.
     fn missing(&mut self, path: &str, table: &Value, key: &str, hint: &str) {
-        let location = self.at(path, table);
+        let location = match self.at(path, table) {
+            // The table exists only in the built-in defaults: point at the file.
+            Location::Unknown => self.file.location(None),
+            location => location,
+        };
         let full = source::join(path, key);
         self.push(
             Diagnostic::error(
@@ -264,7 +268,8 @@ impl Checker<'_> {
 
     fn string<'v>(&mut self, path: &str, value: &'v Value) -> Option<&'v str> {
         match value {
-            Value::String(_, s) => Some(s),
+            // TOML date-times arrive as strings; they are not strings to us.
+            Value::String(_, s) if self.kind_at(path, value) == "a string" => Some(s),
             _ => {
                 self.wrong_type(path, value, "a string");
                 None

@@ -69,36 +69,24 @@ pub(super) fn read(path: &Path) -> Result<String, Box<Diagnostic>> {
     let cannot = |what: String| Box::new(Diagnostic::error(whole_file(), None, what));
     match std::fs::metadata(path) {
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            return Err(cannot(format!(
-                "cannot read manifest `{}`: no such file",
-                path.display()
-            )));
+            return Err(cannot("cannot read the manifest: no such file".to_owned()));
         }
         Err(err) => {
             return Err(cannot(format!(
-                "cannot read manifest `{}`: {}",
-                path.display(),
+                "cannot read the manifest: {}",
                 io_reason(&err)
             )));
         }
         Ok(meta) if meta.is_dir() => {
-            let diagnostic = cannot(format!(
-                "manifest `{}` is a directory, not a file",
-                path.display()
-            ));
+            let diagnostic = cannot("the manifest is a directory, not a file".to_owned());
             return Err(Box::new(
                 diagnostic.with_hint("pass the path of a .toml file"),
             ));
         }
         Ok(_) => {}
     }
-    let bytes = std::fs::read(path).map_err(|err| {
-        cannot(format!(
-            "cannot read manifest `{}`: {}",
-            path.display(),
-            io_reason(&err)
-        ))
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|err| cannot(format!("cannot read the manifest: {}", io_reason(&err))))?;
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(err) => {
@@ -161,15 +149,18 @@ pub(super) fn parse(path: &Path, text: String) -> Result<File, Box<Diagnostic>> 
                 .filter(|l| !l.is_empty())
                 .collect::<Vec<_>>()
                 .join("; ");
-            return Err(Box::new(Diagnostic::error(
-                Location::File {
-                    path: path.to_owned(),
-                    line,
-                    column,
-                },
-                None,
-                format!("not valid TOML: {message}"),
-            )));
+            return Err(Box::new(
+                Diagnostic::error(
+                    Location::File {
+                        path: path.to_owned(),
+                        line,
+                        column,
+                    },
+                    None,
+                    format!("not valid TOML: {message}"),
+                )
+                .with_hint("a manifest is a TOML file; see configs/example.toml"),
+            ));
         }
     };
     let mut spans = HashMap::new();
