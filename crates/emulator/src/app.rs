@@ -217,6 +217,14 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// `{"items": [...], "_links": {...}}`, serialized without an intermediate `Value`.
+#[derive(serde::Serialize)]
+struct Items<T> {
+    items: T,
+    #[serde(rename = "_links", skip_serializing_if = "Option::is_none")]
+    links: Option<Value>,
+}
+
 /// A gateway refusal: status, code and message.
 type GatewayError = (StatusCode, &'static str, &'static str);
 
@@ -526,14 +534,11 @@ impl App {
             .iter()
             .map(|c| ConnView::new(c, &caller.org, &caller.sandbox, sandbox_id))
             .collect();
-        let body = match (more, page.last()) {
-            (true, Some(last)) => json!({
-                "items": items,
-                "_links": { "next": { "href": query.next_href(last) } },
-            }),
-            _ => json!({ "items": items }),
+        let links = match (more, page.last()) {
+            (true, Some(last)) => Some(json!({ "next": { "href": query.next_href(last) } })),
+            _ => None,
         };
-        Ok(reply::json(StatusCode::OK, &body))
+        Ok(reply::json(StatusCode::OK, &Items { items, links }))
     }
 
     fn get(&self, caller: &Caller, id: &str) -> Result<Response, FlowError> {
@@ -546,7 +551,13 @@ impl App {
             (conn.clone(), sandbox.id.clone())
         };
         let view = ConnView::new(&conn, &caller.org, &caller.sandbox, &sandbox_id);
-        Ok(reply::json(StatusCode::OK, &json!({ "items": [view] })))
+        Ok(reply::json(
+            StatusCode::OK,
+            &Items {
+                items: [view],
+                links: None,
+            },
+        ))
     }
 
     fn create(&self, caller: &Caller, body: &[u8]) -> Result<Response, FlowError> {

@@ -212,10 +212,14 @@ impl ListQuery {
                 _ => {}
             }
         }
-        let count = match count.as_deref() {
+        // Python clients send `True`/`False`.
+        let count = match count.as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("false") => false,
             Some("true") => true,
-            Some(other) => return Err(bad_param("count", other, "expected `true` or `false`")),
+            Some(_) => {
+                let text = count.as_deref().unwrap_or_default();
+                return Err(bad_param("count", text, "expected `true` or `false`"));
+            }
         };
         let limit = match limit.as_deref() {
             None => None,

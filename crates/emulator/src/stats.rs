@@ -85,16 +85,24 @@ impl Stats {
     }
 
     pub(crate) fn record(&self, outcome: &Outcome<'_>) {
+        fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+            // Look up before inserting: no allocation on the hot path.
+            match map.get_mut(key) {
+                Some(n) => *n += 1,
+                None => {
+                    map.insert(key.to_owned(), 1);
+                }
+            }
+        }
         let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
         c.requests += 1;
-        *c.by_method.entry(outcome.method.to_owned()).or_default() += 1;
+        bump(&mut c.by_method, outcome.method);
         *c.by_route.entry(outcome.route.name()).or_default() += 1;
-        *c.by_status.entry(outcome.status.to_owned()).or_default() += 1;
-        *c.by_route_status
-            .entry(outcome.route.name())
-            .or_default()
-            .entry(outcome.status.to_owned())
-            .or_default() += 1;
+        bump(&mut c.by_status, outcome.status);
+        bump(
+            c.by_route_status.entry(outcome.route.name()).or_default(),
+            outcome.status,
+        );
         c.writes += u64::from(outcome.wrote);
         c.rate_limited += u64::from(outcome.status == "429");
         c.injected_failures += u64::from(outcome.injected_failure);
