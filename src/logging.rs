@@ -6,11 +6,13 @@ use crate::cli::{GlobalArgs, LogFormat};
 
 /// Sets up the global subscriber. `RUST_LOG` wins over `-v`/`-q`.
 pub(crate) fn init(global: &GlobalArgs, color: bool) {
+    // By default atsprov's own progress and plan lines (info) show, and
+    // libraries speak only to warn; -v opens everything a level at a time.
     let default_level = if global.quiet {
         "error"
     } else {
         match global.verbose {
-            0 => "warn",
+            0 => "warn,atsprov=info,atsprov_runner=info",
             1 => "info",
             2 => "debug",
             _ => "trace",

@@ -51,7 +51,7 @@ fn all_failed(desired: &[DesiredConnection], error: &str) -> Vec<ReportItem> {
         .map(|d| ReportItem {
             sandbox: d.sandbox.clone(),
             name: d.name.clone(),
-            action: atsprov_model::plan::Action::NoOp,
+            action: None,
             status: Status::Failed,
             connection_id: None,
             attempts: 0,

@@ -28,11 +28,12 @@ pub(crate) fn load_target(
     target: &TargetArgs,
     overrides: &Overrides,
 ) -> Result<Target, Failure> {
-    let manifest = manifest::load(&target.manifest, overrides)
-        .map_err(|diagnostics| Failure::Invalid(anyhow!("{diagnostics}")))?;
+    let manifest = manifest::load(&target.manifest, overrides).map_err(|diagnostics| {
+        validate::invalid(global, &target.manifest.display().to_string(), diagnostics)
+    })?;
     if !global.quiet {
         for warning in &manifest.warnings {
-            crate::output::stderr(&format!("{warning}\n"));
+            crate::output::stderr(&format!("{warning}\n\n"));
         }
     }
     let declared = manifest.sandboxes();

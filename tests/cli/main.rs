@@ -4,4 +4,5 @@
 mod apply;
 mod common;
 mod emu;
+mod plan;
 mod validate;

@@ -97,12 +97,12 @@ fn details(change: &Change) -> String {
         Action::Update => {
             let mut text = change.reason.clone();
             if let Some(id) = &change.connection_id {
-                let _ = write!(text, " [{id}]");
+                let _ = write!(text, " (id {id})");
             }
             text
         }
         Action::Delete | Action::Orphan => match &change.connection_id {
-            Some(id) => format!("{} [{id}]", change.reason),
+            Some(id) => format!("{} (id {id})", change.reason),
             None => change.reason.clone(),
         },
         _ => change.reason.clone(),

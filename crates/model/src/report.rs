@@ -61,8 +61,9 @@ pub struct ReportItem {
     pub sandbox: String,
     /// The connection's name.
     pub name: String,
-    /// What the plan said.
-    pub action: Action,
+    /// What the plan said; `None` when no plan could be made for the item
+    /// (its sandbox could not be read, or the API could not be used at all).
+    pub action: Option<Action>,
     /// What happened.
     pub status: Status,
     /// The connection's id, when known.
@@ -233,7 +234,7 @@ impl Report {
                     "| `{}` | `{}` | {} | {} | {} | {} | {} |",
                     md_cell(&i.sandbox),
                     md_cell(&i.name),
-                    i.action.as_str(),
+                    action_str(i.action),
                     status,
                     i.connection_id.as_deref().map(md_cell).unwrap_or_default(),
                     i.attempts,
@@ -290,7 +291,7 @@ impl Report {
                             out,
                             "<failure message=\"{}\" type=\"{}\">{}</failure>",
                             xml(error),
-                            i.action.as_str(),
+                            action_str(i.action),
                             xml(error)
                         );
                     }
@@ -302,7 +303,7 @@ impl Report {
                 let _ = writeln!(
                     out,
                     "<system-out>action={} status={} connection_id={} attempts={}</system-out></testcase>",
-                    i.action.as_str(),
+                    action_str(i.action),
                     i.status.as_str(),
                     xml(i.connection_id.as_deref().unwrap_or("-")),
                     i.attempts
@@ -384,13 +385,17 @@ impl Report {
                     "  {}/{} ({}): {}",
                     i.sandbox,
                     i.name,
-                    i.action.as_str(),
+                    action_str(i.action),
                     i.error.as_deref().unwrap_or("")
                 );
             }
         }
         out
     }
+}
+
+fn action_str(action: Option<Action>) -> &'static str {
+    action.map_or("unknown", Action::as_str)
 }
 
 fn seconds(ms: u64) -> String {
@@ -429,7 +434,7 @@ mod tests {
         let item = |status| ReportItem {
             sandbox: "s".into(),
             name: "n".into(),
-            action: Action::Create,
+            action: Some(Action::Create),
             status,
             connection_id: None,
             attempts: 1,

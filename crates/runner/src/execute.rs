@@ -100,7 +100,7 @@ fn settled_items(plan: &Plan, desired: &[DesiredConnection]) -> Vec<ReportItem> 
             items.push(ReportItem {
                 sandbox: want.sandbox.clone(),
                 name: want.name.clone(),
-                action: Action::NoOp,
+                action: None,
                 status: Status::Failed,
                 connection_id: None,
                 attempts: 0,
@@ -123,7 +123,7 @@ fn item(
     ReportItem {
         sandbox: change.sandbox.clone(),
         name: change.name.clone(),
-        action: change.action,
+        action: Some(change.action),
         status,
         connection_id,
         attempts,

@@ -25,7 +25,7 @@ pub async fn read_live(
     for (sandbox, listed) in results {
         match listed {
             Ok(connections) => {
-                tracing::info!(sandbox = %sandbox, count = connections.len(), "listed live connections");
+                tracing::debug!(sandbox = %sandbox, count = connections.len(), "listed live connections");
                 live.insert(sandbox, connections);
             }
             Err(err) => {
