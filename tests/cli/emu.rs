@@ -50,13 +50,23 @@ impl Emulator {
         format!("http://{}/ims/token/v3", self.addr)
     }
 
-    /// A raw HTTP/1.1 request; returns status and body.
+    /// A raw HTTP/1.1 request with a JSON body; returns status and body.
     pub(crate) fn http(
         &self,
         method: &str,
         path: &str,
         headers: &[(&str, &str)],
         body: Option<&str>,
+    ) -> (u16, String) {
+        self.send(method, path, headers, body.map(|b| ("application/json", b)))
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &str)>,
     ) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.addr).expect("connect to the emulator");
         let mut req = format!(
@@ -66,15 +76,15 @@ impl Emulator {
         for (k, v) in headers {
             let _ = write!(req, "{k}: {v}\r\n");
         }
-        if let Some(body) = body {
+        if let Some((content_type, body)) = body {
             let _ = write!(
                 req,
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
                 body.len()
             );
         }
         req.push_str("\r\n");
-        if let Some(body) = body {
+        if let Some((_, body)) = body {
             req.push_str(body);
         }
         stream.write_all(req.as_bytes()).expect("send request");
@@ -100,31 +110,16 @@ impl Emulator {
 
     /// A token for the given client id.
     pub(crate) fn token(&self, client_id: &str) -> String {
-        let (status, body) = {
-            let form = format!(
-                "grant_type=client_credentials&client_id={client_id}&client_secret={CLIENT_SECRET}&scope=openid"
-            );
-            let mut stream = TcpStream::connect(&self.addr).expect("connect");
-            let req = format!(
-                "POST /ims/token/v3 HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-                self.addr,
-                form.len()
-            );
-            stream.write_all(req.as_bytes()).unwrap();
-            let mut raw = String::new();
-            stream.read_to_string(&mut raw).unwrap();
-            let (head, rest) = raw.split_once("\r\n\r\n").unwrap();
-            let body = if head
-                .to_ascii_lowercase()
-                .contains("transfer-encoding: chunked")
-            {
-                dechunk(rest)
-            } else {
-                rest.to_owned()
-            };
-            (head.split(' ').nth(1).unwrap().to_owned(), body)
-        };
-        assert_eq!(status, "200", "token: {body}");
+        let form = format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret={CLIENT_SECRET}&scope=openid"
+        );
+        let (status, body) = self.send(
+            "POST",
+            "/ims/token/v3",
+            &[],
+            Some(("application/x-www-form-urlencoded", &form)),
+        );
+        assert_eq!(status, 200, "token: {body}");
         let v: Value = serde_json::from_str(&body).unwrap();
         v["access_token"].as_str().unwrap().to_owned()
     }

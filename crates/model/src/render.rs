@@ -109,6 +109,52 @@ fn details(change: &Change) -> String {
     }
 }
 
+/// One sandbox's part of a plan, as the renderers show it.
+struct SandboxView<'a> {
+    sandbox: &'a str,
+    error: Option<&'a SandboxError>,
+    /// Every change but the no-ops, which are only counted.
+    rows: Vec<&'a Change>,
+    unchanged: usize,
+}
+
+/// The plan grouped by sandbox, sandboxes sorted, unreadable ones included.
+fn by_sandbox(plan: &Plan) -> Vec<SandboxView<'_>> {
+    let mut views: Vec<SandboxView<'_>> = Vec::new();
+    for change in &plan.changes {
+        let i = match views.iter().position(|v| v.sandbox == change.sandbox) {
+            Some(i) => i,
+            None => {
+                views.push(SandboxView {
+                    sandbox: &change.sandbox,
+                    error: None,
+                    rows: Vec::new(),
+                    unchanged: 0,
+                });
+                views.len() - 1
+            }
+        };
+        if change.action == Action::NoOp {
+            views[i].unchanged += 1;
+        } else {
+            views[i].rows.push(change);
+        }
+    }
+    for error in &plan.errors {
+        match views.iter_mut().find(|v| v.sandbox == error.sandbox) {
+            Some(view) => view.error = Some(error),
+            None => views.push(SandboxView {
+                sandbox: &error.sandbox,
+                error: Some(error),
+                rows: Vec::new(),
+                unchanged: 0,
+            }),
+        }
+    }
+    views.sort_by(|a, b| a.sandbox.cmp(b.sandbox));
+    views
+}
+
 /// The plan for a terminal: grouped by sandbox, one line per change
 /// (unchanged connections are counted, not listed), then the summary line.
 pub fn plan_text(plan: &Plan, color: bool) -> String {
@@ -118,22 +164,13 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
         ("", "")
     };
     let mut out = String::new();
-    let mut sandboxes: Vec<&str> = plan.changes.iter().map(|c| c.sandbox.as_str()).collect();
-    sandboxes.extend(plan.errors.iter().map(|e| e.sandbox.as_str()));
-    sandboxes.sort_unstable();
-    sandboxes.dedup();
-    for sandbox in sandboxes {
-        let rows: Vec<&Change> = plan
-            .changes
-            .iter()
-            .filter(|c| c.sandbox == sandbox && c.action != Action::NoOp)
-            .collect();
-        let unchanged = plan
-            .changes
-            .iter()
-            .filter(|c| c.sandbox == sandbox && c.action == Action::NoOp)
-            .count();
-        let error = plan.errors.iter().find(|e| e.sandbox == sandbox);
+    for view in by_sandbox(plan) {
+        let SandboxView {
+            sandbox,
+            error,
+            rows,
+            unchanged,
+        } = view;
         let _ = writeln!(out, "{bold}Sandbox {sandbox}{off}");
         if let Some(error) = error {
             let (red, reset) = if color { ("\x1b[31m", off) } else { ("", "") };
@@ -200,25 +237,17 @@ pub fn plan_markdown(plan: &Plan) -> String {
     let summary = plan.summary();
     let mut out = String::from("## atsprov plan\n\n");
     let _ = writeln!(out, "**{}**\n", summary_line(&summary));
-    let mut sandboxes: Vec<&str> = plan.changes.iter().map(|c| c.sandbox.as_str()).collect();
-    sandboxes.extend(plan.errors.iter().map(|e| e.sandbox.as_str()));
-    sandboxes.sort_unstable();
-    sandboxes.dedup();
-    for sandbox in sandboxes {
+    for view in by_sandbox(plan) {
+        let SandboxView {
+            sandbox,
+            error,
+            rows,
+            unchanged,
+        } = view;
         let _ = writeln!(out, "### Sandbox `{sandbox}`\n");
-        if let Some(error) = plan.errors.iter().find(|e| e.sandbox == sandbox) {
+        if let Some(error) = error {
             let _ = writeln!(out, "> **Error:** {}\n", md_cell(&error.error));
         }
-        let rows: Vec<&Change> = plan
-            .changes
-            .iter()
-            .filter(|c| c.sandbox == sandbox && c.action != Action::NoOp)
-            .collect();
-        let unchanged = plan
-            .changes
-            .iter()
-            .filter(|c| c.sandbox == sandbox && c.action == Action::NoOp)
-            .count();
         if !rows.is_empty() {
             out.push_str("| | Connection | Action | Details |\n|---|---|---|---|\n");
             for c in rows {
