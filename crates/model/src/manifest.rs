@@ -149,8 +149,8 @@ pub(crate) fn load_in(
         items: vec![*diagnostic],
     };
     let text = source::read(path).map_err(fail)?;
-    let file = source::parse(path, text).map_err(fail)?;
-    check::check(&file, overrides, env)
+    let mut file = source::parse(path, text).map_err(fail)?;
+    check::check(&mut file, overrides, env)
 }
 
 /// A snapshot of environment variables.

@@ -33,7 +33,7 @@ const SECRET_KEYS: [&str; 2] = ["env", "file"];
 
 /// Merges the layers and checks every rule.
 pub(super) fn check(
-    file: &File,
+    file: &mut File,
     overrides: &Overrides,
     env: &Environment,
 ) -> Result<Manifest, Diagnostics> {
@@ -50,22 +50,11 @@ pub(super) fn check(
         );
     }
     let figment = Figment::new()
-        .merge(Layer {
-            name: LAYER_DEFAULTS,
-            data: source::defaults(),
-        })
-        .merge(Layer {
-            name: LAYER_FILE,
-            data: file.data.clone(),
-        })
-        .merge(Layer {
-            name: LAYER_ENV,
-            data: env_data,
-        })
-        .merge(Layer {
-            name: LAYER_FLAGS,
-            data: flags,
-        });
+        .merge(Layer::new(LAYER_DEFAULTS, source::defaults()))
+        .merge(Layer::new(LAYER_FILE, std::mem::take(&mut file.data)))
+        .merge(Layer::new(LAYER_ENV, env_data))
+        .merge(Layer::new(LAYER_FLAGS, flags));
+    let file: &File = file;
     let mut checker = Checker {
         figment: &figment,
         file,

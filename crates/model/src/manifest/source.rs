@@ -270,10 +270,20 @@ fn value_to_value(
     }
 }
 
-/// A figment layer made of a ready dictionary.
+/// A figment layer made of a ready dictionary, handed over rather than
+/// cloned: a 10,000-account manifest is a large tree.
 pub(super) struct Layer {
-    pub(super) name: &'static str,
-    pub(super) data: Dict,
+    name: &'static str,
+    data: std::cell::RefCell<Option<Dict>>,
+}
+
+impl Layer {
+    pub(super) fn new(name: &'static str, data: Dict) -> Self {
+        Self {
+            name,
+            data: std::cell::RefCell::new(Some(data)),
+        }
+    }
 }
 
 impl Provider for Layer {
@@ -281,9 +291,10 @@ impl Provider for Layer {
         Metadata::named(self.name)
     }
 
+    /// The first call takes the data; figment calls it once per merge.
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
         let mut map = Map::new();
-        map.insert(Profile::Default, self.data.clone());
+        map.insert(Profile::Default, self.data.take().unwrap_or_default());
         Ok(map)
     }
 }
