@@ -39,7 +39,7 @@ impl Progress {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner:.green} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {msg} ({per_sec}, ETA {eta})",
+                    "{spinner:.green} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {msg} (ETA {eta})",
                 )
                 .expect("progress template is valid")
                 .progress_chars("=> "),
@@ -71,26 +71,22 @@ impl Progress {
             Status::Failed => self.failed += 1,
             Status::Unchanged | Status::Skipped => {}
         }
+        let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
         let msg = format!(
-            "created {} updated {} deleted {} failed {}",
+            "created {} updated {} deleted {} failed {}, {rate:.1}/s",
             self.created, self.updated, self.deleted, self.failed
         );
         match self.mode {
             ProgressMode::Bar => {
                 if let Some(bar) = &self.bar {
-                    bar.set_message(msg);
                     bar.set_position(self.done);
+                    bar.set_message(msg);
                 }
             }
             ProgressMode::Log => {
                 if self.last_log.elapsed() >= LOG_EVERY {
                     self.last_log = Instant::now();
-                    let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
-                    tracing::info!(
-                        "progress: {}/{} done, {msg}, {rate:.0}/s",
-                        self.done,
-                        self.total
-                    );
+                    tracing::info!("progress: {}/{} done, {msg}", self.done, self.total);
                 }
             }
             ProgressMode::Hidden => {}
