@@ -44,15 +44,16 @@ fn report_targets(args: &ApplyArgs) -> Result<Vec<(PathBuf, ReportFormat)>, Fail
         .collect()
 }
 
-/// Every declared connection failed with the same error (the API could not be used at all).
-fn all_failed(desired: &[DesiredConnection], error: &str) -> Vec<ReportItem> {
+/// Every declared connection with one status and reason, for when no plan
+/// could be made (the API could not be used, or Ctrl-C came first).
+fn all_items(desired: &[DesiredConnection], status: Status, error: &str) -> Vec<ReportItem> {
     desired
         .iter()
         .map(|d| ReportItem {
             sandbox: d.sandbox.clone(),
             name: d.name.clone(),
             action: None,
-            status: Status::Failed,
+            status,
             connection_id: None,
             attempts: 0,
             duration_ms: 0,
@@ -73,12 +74,30 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
     let clock = Instant::now();
 
     let (items, interrupted) = runtime.block_on(async {
-        let plan = match make_plan(&client, &target, args.target.prune).await {
+        // Signals are caught from the start, so that even a Ctrl-C while
+        // the live state is read ends with a report.
+        let (presses, interrupt) = Interrupt::channel();
+        let listener = tokio::spawn(async move {
+            loop {
+                if wait_for_signal().await.is_err() {
+                    return;
+                }
+                presses.send_modify(|n| *n += 1);
+            }
+        });
+        let planned = tokio::select! {
+            planned = make_plan(&client, &target, args.target.prune) => planned,
+            () = interrupt.pressed() => {
+                let note = "not started: interrupted before the plan was made; run `apply` again";
+                return (all_items(&target.desired, Status::Skipped, note), true);
+            }
+        };
+        let plan = match planned {
             Ok(plan) => plan,
             Err(err) => {
                 let error = format!("{err:#}");
                 crate::output::stderr(&format!("error: {error}\n"));
-                return (all_failed(&target.desired, &error), false);
+                return (all_items(&target.desired, Status::Failed, &error), false);
             }
         };
         for error in &plan.errors {
@@ -93,15 +112,6 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
             return (atsprov_runner::dry_run_items(&plan, &target.desired), false);
         }
         tracing::info!("{}", render::summary_line(&plan.summary()));
-        let (presses, interrupt) = Interrupt::channel();
-        let listener = tokio::spawn(async move {
-            loop {
-                if wait_for_signal().await.is_err() {
-                    return;
-                }
-                presses.send_modify(|n| *n += 1);
-            }
-        });
         let options = ApplyOptions {
             concurrency: target.manifest.concurrency as usize,
             progress: progress_mode(global),

@@ -5,4 +5,5 @@ mod apply;
 mod common;
 mod emu;
 mod plan;
+mod usage;
 mod validate;

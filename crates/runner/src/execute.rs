@@ -52,6 +52,11 @@ impl Interrupt {
         (tx, Interrupt(rx))
     }
 
+    /// Resolves at the first press.
+    pub async fn pressed(&self) {
+        self.wait_for(1).await;
+    }
+
     fn presses(&self) -> u32 {
         *self.0.borrow()
     }

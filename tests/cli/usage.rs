@@ -1,0 +1,164 @@
+//! The command line itself: help, usage errors (exit 64), `--sandbox`,
+//! `--dry-run`, colour, quiet and JSON logs, and a closed stdout.
+
+use std::io::Read;
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::apply::{cmd, read_json};
+use crate::common::{atsprov, run};
+use crate::emu::{self, Acct, Emulator};
+
+#[test]
+fn help_is_what_users_read() {
+    for args in [
+        vec!["--help"],
+        vec!["validate", "--help"],
+        vec!["plan", "--help"],
+        vec!["apply", "--help"],
+        vec!["emulator", "--help"],
+    ] {
+        let out = run(atsprov().args(&args));
+        assert_eq!(out.code, 0, "{}", out.transcript());
+        let name = format!("help-{}", args[0].trim_start_matches('-'));
+        insta::assert_snapshot!(name, out.stdout);
+    }
+}
+
+#[test]
+fn usage_errors_exit_64_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["frobnicate"],
+        vec!["plan"],
+        vec!["plan", "m.toml", "--format", "yaml"],
+        vec!["apply", "m.toml", "--concurrency", "0"],
+        vec!["apply", "m.toml", "--report", "r.txt"],
+        vec![
+            "apply",
+            "m.toml",
+            "--report",
+            "r.json",
+            "--report-format",
+            "json",
+            "--report-format",
+            "junit",
+        ],
+        vec!["--color", "sometimes", "validate", "m.toml"],
+    ] {
+        let out = run(atsprov().current_dir(dir.path()).args(&args));
+        assert_eq!(out.code, 64, "{args:?}: {}", out.transcript());
+        assert!(out.stderr.contains("error"), "{args:?}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
+    }
+}
+
+#[test]
+fn dry_run_and_sandbox_filter_write_nothing_they_should_not() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest =
+        emu::write_manifest(dir.path(), &emu, &["dev", "prod"], &[Acct::new("sales")], 2);
+    let m = manifest.to_str().unwrap();
+
+    let dry = run(&mut cmd(
+        dir.path(),
+        &["apply", m, "--dry-run", "--report", "dry.json"],
+        &[],
+    ));
+    assert_eq!(dry.code, 0, "{}", dry.transcript());
+    assert!(dry.stdout.contains("Plan: 2 to create"), "{}", dry.stdout);
+    assert_eq!(emu.stats()["writes"], 0, "--dry-run never writes");
+    let report = read_json(&dir.path().join("dry.json"));
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["summary"]["skipped"], 2);
+
+    let unknown = run(&mut cmd(
+        dir.path(),
+        &["plan", m, "--sandbox", "stage"],
+        &[],
+    ));
+    assert_eq!(unknown.code, 3, "{}", unknown.transcript());
+    assert!(
+        unknown.stderr.contains("`stage`") && unknown.stderr.contains("dev, prod"),
+        "{}",
+        unknown.stderr
+    );
+
+    let only_dev = run(&mut cmd(
+        dir.path(),
+        &["apply", m, "--sandbox", "dev", "--report", "dev.json"],
+        &[],
+    ));
+    assert_eq!(only_dev.code, 0, "{}", only_dev.transcript());
+    assert_eq!(emu.list("dev").len(), 1);
+    assert_eq!(emu.list("prod").len(), 0, "--sandbox dev leaves prod alone");
+    let report = read_json(&dir.path().join("dev.json"));
+    assert_eq!(report["summary"]["total"], 1);
+}
+
+#[test]
+fn colour_quiet_and_json_logs_follow_the_flags() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = emu::write_manifest(dir.path(), &emu, &["dev"], &[Acct::new("sales")], 2);
+    let m = manifest.to_str().unwrap();
+
+    let plain = run(&mut cmd(dir.path(), &["plan", m], &[]));
+    assert!(
+        !plain.stdout.contains('\x1b'),
+        "NO_COLOR and a pipe: no colour"
+    );
+    let always = run(&mut cmd(dir.path(), &["--color", "always", "plan", m], &[]));
+    assert!(
+        always.stdout.contains("\x1b[32m"),
+        "--color always colours creates green"
+    );
+
+    let quiet = run(&mut cmd(dir.path(), &["-q", "apply", m], &[]));
+    assert_eq!(quiet.code, 0, "{}", quiet.transcript());
+    assert!(quiet.stderr.is_empty(), "quiet: {}", quiet.stderr);
+    assert!(quiet.stdout.contains("0 created") || quiet.stdout.contains("1 created"));
+
+    let json = run(&mut cmd(
+        dir.path(),
+        &["--log-format", "json", "-vv", "plan", m],
+        &[],
+    ));
+    assert_eq!(json.code, 0, "{}", json.transcript());
+    let lines: Vec<&str> = json.stderr.lines().collect();
+    assert!(!lines.is_empty(), "-vv logs something");
+    for line in lines {
+        let value: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(value.get("level").is_some(), "{line}");
+    }
+}
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let accts: Vec<Acct> = (0..300)
+        .map(|i| Acct::new(&format!("acct-{i:03}")))
+        .collect();
+    let manifest = emu::write_manifest(dir.path(), &emu, &["dev"], &accts, 2);
+    let mut child = cmd(dir.path(), &["plan", manifest.to_str().unwrap()], &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte, then hang up, as `atsprov plan | head -c1` would.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut one = [0u8; 1];
+    stdout.read_exact(&mut one).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+}
