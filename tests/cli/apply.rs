@@ -289,6 +289,50 @@ fn drift_prune_and_conflicts_change_exactly_what_the_plan_said() {
 }
 
 #[test]
+fn a_second_sigint_aborts_calls_in_flight_and_still_reports_every_item() {
+    let emu = Emulator::start(&["--latency-ms", "400"]);
+    let dir = tempfile::tempdir().unwrap();
+    let sandboxes = ["dev"];
+    let accts = accounts(40);
+    let manifest = emu::write_manifest(dir.path(), &emu, &sandboxes, &accts, 4);
+    let m = manifest.to_str().unwrap();
+    let child = cmd(dir.path(), &["apply", m, "--report", "r.json"], &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while emu.stats()["by_route"]["create"].as_u64().unwrap_or(0) < 1 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        waited += 1;
+        assert!(waited < 1000, "apply made no progress");
+    }
+    let pid = child.id().to_string();
+    for _ in 0..2 {
+        let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(status.success());
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = read_json(&dir.path().join("r.json"));
+    assert_eq!(report_keys(&report), expected_keys(&sandboxes, &accts));
+    assert!(
+        report["summary"]["skipped"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+
+    let rerun = run(&mut cmd(dir.path(), &["apply", m], &[]));
+    assert_eq!(rerun.code, 0, "{}", rerun.transcript());
+    assert_exact(&emu, &sandboxes, &accts);
+}
+
+#[test]
 fn sigint_stops_cleanly_writes_the_report_and_a_rerun_converges() {
     let emu = Emulator::start(&["--latency-ms", "100"]);
     let dir = tempfile::tempdir().unwrap();

@@ -42,6 +42,16 @@ impl Emulator {
         Emulator { child, addr }
     }
 
+    /// The emulator's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the emulator to exit; its exit code.
+    pub(crate) fn wait(mut self) -> Option<i32> {
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+
     pub(crate) fn flow_url(&self) -> String {
         format!("http://{}/data/foundation/flowservice", self.addr)
     }

@@ -162,3 +162,16 @@ fn a_closed_stdout_is_not_an_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_emulator_stops_cleanly_on_sigterm_and_sigint() {
+    for signal in ["-TERM", "-INT"] {
+        let emu = Emulator::start(&[]);
+        let status = std::process::Command::new("kill")
+            .args([signal, &emu.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(emu.wait(), Some(0), "{signal}");
+    }
+}
