@@ -20,7 +20,7 @@ use tracing::{Instrument, debug, debug_span, trace};
 use url::Url;
 
 use crate::config::{AuthConfig, ClientConfig, RetryPolicy, check_url};
-use crate::error::{Error, ErrorKind, describe_json_error};
+use crate::error::{Error, ErrorKind, connection_string_secrets, describe_json_error, scrub};
 use crate::retry::{Gate, backoff, parse_retry_after};
 use crate::token::{Token, TokenCache};
 
@@ -235,7 +235,7 @@ impl Client {
             path_kind: "connections",
             body: Some(bytes),
             if_match: None,
-            secrets: vec![body.auth.params.connection_string.expose()],
+            secrets: connection_string_secrets(body.auth.params.connection_string.expose()),
         };
         self.inner.json(&call).await
     }
@@ -268,9 +268,9 @@ impl Client {
         })?;
         let secrets = ops
             .iter()
-            .filter_map(|op| match op {
-                PatchOp::Credentials(secret) => Some(secret.expose()),
-                PatchOp::Description(_) => None,
+            .flat_map(|op| match op {
+                PatchOp::Credentials(secret) => connection_string_secrets(secret.expose()),
+                PatchOp::Description(_) => Vec::new(),
             })
             .collect();
         let call = Call {
@@ -429,13 +429,19 @@ impl Inner {
             url = self.next_page(&href).ok_or_else(|| {
                 call.error(
                     ErrorKind::Decode,
-                    format!("the next-page link `{href}` does not point below the endpoint"),
+                    format!(
+                        "the next-page link `{}` does not point below the endpoint",
+                        scrub(&href, &[])
+                    ),
                 )
             })?;
             if !seen_pages.insert(url.to_string()) {
                 return Err(call.error(
                     ErrorKind::Decode,
-                    format!("the next-page link `{href}` repeats an earlier page"),
+                    format!(
+                        "the next-page link `{}` repeats an earlier page",
+                        scrub(&href, &[])
+                    ),
                 ));
             }
         }

@@ -171,7 +171,7 @@ impl Error {
                 status: Some(status),
                 code: parsed.code.map(|c| one_line(&scrub(&c, secrets), 80)),
                 message: one_line(&scrub(&message, secrets), 400),
-                request_id: request_id.map(|r| one_line(&r, 120)),
+                request_id: request_id.map(|r| one_line(&scrub(&r, secrets), 120)),
             }),
             source: None,
         }
@@ -268,19 +268,51 @@ impl ParsedBody {
     }
 }
 
-/// Blanks out every occurrence of the given secrets, and any `AccountKey=…`
-/// or `SharedAccessSignature=…` value, in text that came from a server.
+/// The secrets a connection string carries: the whole text, and its
+/// `AccountKey` value (with and without base64 padding), so a server that
+/// echoes the bare key back does not show it either. Lenient on purpose: the
+/// key is found even in a string the strict parser would refuse.
+pub(crate) fn connection_string_secrets(text: &str) -> Vec<&str> {
+    let mut secrets = vec![text];
+    for segment in text.split(';') {
+        let Some((key, value)) = segment.split_once('=') else {
+            continue;
+        };
+        if !key.trim().eq_ignore_ascii_case("AccountKey") {
+            continue;
+        }
+        let value = value.trim();
+        secrets.push(value);
+        let unpadded = value.trim_end_matches('=');
+        if unpadded != value {
+            secrets.push(unpadded);
+        }
+    }
+    secrets
+}
+
+/// Blanks out every occurrence of the given secrets, and any `AccountKey=…`,
+/// `SharedAccessSignature=…` or `client_secret=…` value (names matched in any
+/// case), in text that came from a server.
 pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_owned();
-    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+    // Longest first, so a secret that contains another is blanked whole.
+    let mut secrets: Vec<&str> = secrets.iter().copied().filter(|s| s.len() >= 4).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in secrets {
         out = out.replace(secret, "***");
     }
-    for marker in ["AccountKey=", "SharedAccessSignature=", "client_secret="] {
+    for marker in ["accountkey=", "sharedaccesssignature=", "client_secret="] {
         let mut from = 0;
-        while let Some(pos) = out[from..].find(marker) {
+        // ASCII lowercasing keeps every byte offset, so positions found in
+        // `lower` are positions in `out`.
+        while let Some(pos) = out.to_ascii_lowercase()[from..].find(marker) {
             let start = from + pos + marker.len();
             let end = out[start..]
-                .find([';', '"', '\'', ' ', '&', ',', '}'])
+                .find(|c: char| {
+                    c.is_whitespace()
+                        || matches!(c, ';' | '"' | '\'' | '&' | ',' | '}' | ')' | ']' | '<')
+                })
                 .map_or(out.len(), |e| start + e);
             out.replace_range(start..end, "***");
             from = start + 3;
@@ -429,6 +461,30 @@ mod tests {
         assert!(!text.contains("QUJDRA=="), "{text}");
         assert!(!text.contains("s3cr3t-value"), "{text}");
         assert!(text.contains("AccountKey=***"), "{text}");
+    }
+
+    #[test]
+    fn account_keys_are_blanked_in_any_case_and_bare() {
+        let cs = "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=S2V5LTEyMw==";
+        let secrets = connection_string_secrets(cs);
+        assert_eq!(secrets, [cs, "S2V5LTEyMw==", "S2V5LTEyMw"]);
+        for text in [
+            "the key S2V5LTEyMw== is wrong",
+            "the key S2V5LTEyMw is wrong",
+            "accountkey=S2V5LTEyMw== rejected",
+            "ACCOUNTKEY=other-key-9 rejected",
+            "AccountKey=other-key-9",
+        ] {
+            let out = scrub(text, &secrets);
+            assert!(!out.contains("S2V5LTEyMw"), "{out}");
+            assert!(!out.contains("other-key-9"), "{out}");
+        }
+        assert_eq!(
+            scrub("x accountKey=abc;y sharedaccesssignature=sv=1&z", &[]),
+            "x accountKey=***;y sharedaccesssignature=***&z"
+        );
+        // A lenient parse: a key in a string the strict parser refuses.
+        assert!(connection_string_secrets("accountkey = abcd ;x").contains(&"abcd"));
     }
 
     #[test]

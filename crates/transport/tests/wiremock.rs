@@ -843,3 +843,56 @@ fn plain_http_is_refused_for_hosts_that_are_not_loopback() {
         Client::new(config(ok, ready_token())).unwrap();
     }
 }
+
+#[tokio::test]
+async fn an_echoed_account_key_is_hidden_bare_and_in_any_case() {
+    const KEY: &str = "c2VjcmV0LWFjY291bnQta2V5LTQy";
+    let connection_string =
+        format!("DefaultEndpointsProtocol=https;AccountName=saleseu;AccountKey={KEY}");
+    let echoes = [
+        format!("invalid account key {KEY} for saleseu"),
+        format!("cannot use defaultendpointsprotocol=https;accountname=saleseu;accountkey={KEY}"),
+        format!("bad params: accountkey={KEY}"),
+    ];
+    for echo in echoes {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .insert_header("x-request-id", format!("r-{KEY}").as_str())
+                    .set_body_json(json!({
+                        "type": "https://ns.adobe.com/aep/errors/FLOW-1400-400",
+                        "title": format!("Bad request {KEY}"),
+                        "errorMessage": echo,
+                    })),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("PATCH"))
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .set_body_json(json!({"error_code": "400003", "message": echo})),
+            )
+            .mount(&server)
+            .await;
+        let client = client(&server, ready_token());
+        let created = NewConnection::ats("sales-eu", "d", Secret::new(connection_string.clone()));
+        let e = client
+            .create_connection("prod", &created)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BadRequest);
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains(KEY), "{text}");
+        assert!(text.contains("***"), "{text}");
+        let ops = [PatchOp::Credentials(Secret::new(connection_string.clone()))];
+        let e = client
+            .patch_connection("prod", "c1", ETAG, &ops)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BadRequest);
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains(KEY), "{text}");
+        assert!(text.contains("***"), "{text}");
+    }
+}
