@@ -156,7 +156,7 @@ pub(crate) struct EmulatorArgs {
     #[arg(long, requires = "client_secret")]
     pub(crate) client_id: Option<String>,
     /// Only this client secret gets tokens (default: any)
-    #[arg(long, requires = "client_id", hide_env_values = true)]
+    #[arg(long, requires = "client_id")]
     pub(crate) client_secret: Option<String>,
     /// Lifetime of issued tokens, in seconds
     #[arg(long, default_value_t = 86399)]

@@ -12,7 +12,8 @@ pub(crate) fn init(global: &GlobalArgs, color: bool) {
         "error"
     } else {
         match global.verbose {
-            0 => "warn,atsprov=info,atsprov_runner=info",
+            // `atsprov` is a prefix of every crate of ours.
+            0 => "warn,atsprov=info",
             1 => "info",
             2 => "debug",
             _ => "trace",
@@ -22,7 +23,7 @@ pub(crate) fn init(global: &GlobalArgs, color: bool) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| atsprov_runner::LogWriter)
         .with_target(false);
     match global.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),

@@ -118,6 +118,11 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
         };
         let outcome =
             atsprov_runner::apply(&client, &plan, &target.desired, options, interrupt).await;
+        if let Some(lowest) = outcome.lowest_concurrency {
+            tracing::info!(
+                "the API pushed back (429/503): concurrency went down to {lowest} at the lowest"
+            );
+        }
         listener.abort();
         (outcome.items, outcome.interrupted)
     });

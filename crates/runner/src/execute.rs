@@ -37,8 +37,8 @@ pub struct ApplyOutcome {
     pub items: Vec<ReportItem>,
     /// True when Ctrl-C stopped the run before all work was done.
     pub interrupted: bool,
-    /// The lowest concurrency the adaptive bound fell to.
-    pub lowest_concurrency: usize,
+    /// The lowest concurrency the adaptive bound fell to, when the API pushed back.
+    pub lowest_concurrency: Option<usize>,
 }
 
 /// Ctrl-C presses seen so far: 1 stops starting new work, 2 aborts calls in flight.
@@ -76,7 +76,8 @@ struct Ctx<'a> {
     desired: &'a [DesiredConnection],
     queue: Mutex<VecDeque<usize>>,
     limiter: Limiter,
-    stopping: AtomicBool,
+    /// True once a second Ctrl-C aborted a call in flight.
+    aborted: AtomicBool,
     interrupt: Interrupt,
 }
 
@@ -181,7 +182,7 @@ pub async fn apply(
         desired,
         queue: Mutex::new(work),
         limiter: Limiter::new(workers, client.stats().throttled),
-        stopping: AtomicBool::new(false),
+        aborted: AtomicBool::new(false),
         interrupt,
     };
 
@@ -194,7 +195,6 @@ pub async fn apply(
             tracing::warn!(
                 "interrupted: finishing calls in flight, starting no new work (Ctrl-C again to abort them)"
             );
-            ctx.stopping.store(true, Ordering::SeqCst);
             ctx.limiter.close();
             std::future::pending::<()>().await;
         };
@@ -216,7 +216,8 @@ pub async fn apply(
     items.extend(done);
 
     let left: Vec<usize> = ctx.queue.lock().expect("queue lock").drain(..).collect();
-    let interrupted = ctx.stopping.load(Ordering::SeqCst) || ctx.interrupt.presses() > 0;
+    // A Ctrl-C that came when every item had already started is no interruption.
+    let interrupted = !left.is_empty() || ctx.aborted.load(Ordering::SeqCst);
     for index in left {
         let change = &plan.changes[index];
         let note = "not started: the run was interrupted; run `apply` again to finish".to_owned();
@@ -238,7 +239,9 @@ pub async fn apply(
 
 async fn worker(ctx: &Ctx<'_>, slot: usize, tx: mpsc::UnboundedSender<ReportItem>) {
     loop {
-        if !ctx.limiter.admit(slot).await || ctx.stopping.load(Ordering::SeqCst) {
+        // The presses are read directly, so no item starts after a Ctrl-C,
+        // even before the stop future has closed the limiter.
+        if !ctx.limiter.admit(slot).await || ctx.interrupt.presses() > 0 {
             return;
         }
         let next = ctx.queue.lock().expect("queue lock").pop_front();
@@ -251,9 +254,10 @@ async fn worker(ctx: &Ctx<'_>, slot: usize, tx: mpsc::UnboundedSender<ReportItem
         let mut attempts = 0;
         let outcome = tokio::select! {
             outcome = run_one(ctx, change, &mut attempts) => outcome,
-            () = ctx.interrupt.wait_for(2) => Err(
-                "aborted by a second Ctrl-C while the call was in flight; the next run will find out what happened".to_owned(),
-            ),
+            () = ctx.interrupt.wait_for(2) => {
+                ctx.aborted.store(true, Ordering::SeqCst);
+                Err("aborted by a second Ctrl-C while the call was in flight; the next run will find out what happened".to_owned())
+            }
         };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let result = match outcome {
@@ -424,19 +428,12 @@ async fn delete(ctx: &Ctx<'_>, change: &Change, attempts: &mut u32) -> ItemResul
         .connection_id
         .clone()
         .ok_or_else(|| format!("internal error: delete of `{}` without an id", change.name))?;
-    while *attempts < MAX_ROUNDS {
-        *attempts += 1;
-        match ctx.client.delete_connection(&change.sandbox, &id).await {
-            Ok(()) => return Ok((Status::Deleted, Some(id))),
-            // Already gone is what we wanted.
-            Err(err) if err.kind() == ErrorKind::NotFound => {
-                return Ok((Status::Deleted, Some(id)));
-            }
-            Err(err) if err.kind() == ErrorKind::Ambiguous => continue,
-            Err(err) => return Err(err.to_string()),
-        }
+    *attempts += 1;
+    // The transport retries a DELETE whose answer was lost; a replay then
+    // finds the connection gone, which is what we wanted.
+    match ctx.client.delete_connection(&change.sandbox, &id).await {
+        Ok(()) => Ok((Status::Deleted, Some(id))),
+        Err(err) if err.kind() == ErrorKind::NotFound => Ok((Status::Deleted, Some(id))),
+        Err(err) => Err(err.to_string()),
     }
-    Err(format!(
-        "delete of `{id}` stayed ambiguous after {MAX_ROUNDS} attempts; run `apply --prune` again"
-    ))
 }

@@ -13,5 +13,5 @@ mod write;
 
 pub use execute::{ApplyOptions, ApplyOutcome, Interrupt, apply, dry_run_items};
 pub use live::read_live;
-pub use progress::ProgressMode;
+pub use progress::{LogWriter, ProgressMode};
 pub use write::{ReportFormat, WriteError, write_atomically, write_report};

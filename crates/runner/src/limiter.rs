@@ -97,9 +97,10 @@ impl Limiter {
         self.limit.borrow().0
     }
 
-    /// The lowest bound reached during the run.
-    pub(crate) fn lowest(&self) -> usize {
-        self.state.lock().expect("limiter lock").lowest
+    /// The lowest bound reached, when the API ever pushed it down.
+    pub(crate) fn lowest(&self) -> Option<usize> {
+        let lowest = self.state.lock().expect("limiter lock").lowest;
+        (lowest < self.max).then_some(lowest)
     }
 }
 
@@ -111,6 +112,7 @@ mod tests {
     fn halves_on_push_back_and_grows_back_on_success() {
         let l = Limiter::new(8, 0);
         assert_eq!(l.current(), 8);
+        assert_eq!(l.lowest(), None);
         l.observe(1, false);
         assert_eq!(l.current(), 4);
         // A second throttle inside the window does not halve again.
@@ -124,7 +126,7 @@ mod tests {
             l.observe(2, true);
         }
         assert_eq!(l.current(), 8);
-        assert_eq!(l.lowest(), 4);
+        assert_eq!(l.lowest(), Some(4));
     }
 
     #[tokio::test]

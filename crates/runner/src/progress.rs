@@ -1,6 +1,8 @@
 //! What a person sees while `apply` runs: an indicatif bar on a terminal, or
 //! a log line every few seconds otherwise.
 
+use std::io::{self, Write};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use atsprov_model::report::Status;
@@ -18,6 +20,28 @@ pub enum ProgressMode {
 }
 
 const LOG_EVERY: Duration = Duration::from_secs(3);
+
+/// The bar on screen, if any, so that log lines can be drawn above it.
+static ACTIVE_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Stderr for log lines: while a progress bar is drawn, it is hidden for the
+/// time of the write, so lines and bar never overwrite each other.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let bar = ACTIVE_BAR.lock().map(|b| b.clone()).unwrap_or(None);
+        match bar {
+            Some(bar) => bar.suspend(|| io::stderr().lock().write(buf)),
+            None => io::stderr().lock().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
 
 /// Counts and the display; owned by the collector alone.
 pub(crate) struct Progress {
@@ -45,6 +69,9 @@ impl Progress {
                 .progress_chars("=> "),
             );
             bar.enable_steady_tick(Duration::from_millis(120));
+            if let Ok(mut active) = ACTIVE_BAR.lock() {
+                *active = Some(bar.clone());
+            }
             bar
         });
         let now = Instant::now();
@@ -95,6 +122,9 @@ impl Progress {
 
     pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
+            if let Ok(mut active) = ACTIVE_BAR.lock() {
+                *active = None;
+            }
             bar.finish_and_clear();
         }
     }
