@@ -45,7 +45,8 @@
 //! read masks them. In `connectionString`, the segments `DefaultEndpointsProtocol`,
 //! `AccountName`, `EndpointSuffix` and `TableEndpoint` keep their values and every other
 //! segment's value (`AccountKey`, `SharedAccessSignature`, ...) becomes `***`; any other
-//! string parameter becomes `***` entirely. Nothing sent as a secret is logged.
+//! parameter, whatever its type (string, number, object, array, ...), becomes `***`
+//! entirely, so nothing nested under it comes back either. Nothing sent as a secret is logged.
 //!
 //! `/test` answers `{"result": true}` when the stored connection string has a non-empty
 //! `AccountName`, an `AccountKey` that is non-empty valid standard base64, and no

@@ -293,6 +293,9 @@ const PLAIN_SEGMENTS: [&str; 4] = [
 /// The mask that replaces every secret value on reads.
 pub(crate) const MASK: &str = "***";
 
+/// `auth.params` as reads show them: the plain segments of `connectionString`
+/// survive; every other parameter, whatever its type or depth (strings,
+/// numbers, objects, arrays), becomes `***` entirely, nested keys included.
 fn mask_params(params: &Map<String, Value>) -> Map<String, Value> {
     params
         .iter()
@@ -301,8 +304,7 @@ fn mask_params(params: &Map<String, Value>) -> Map<String, Value> {
                 Value::String(text) if key == "connectionString" => {
                     Value::String(mask_connection_string(text))
                 }
-                Value::String(_) => Value::String(MASK.to_owned()),
-                other => other.clone(),
+                _ => Value::String(MASK.to_owned()),
             };
             (key.clone(), masked)
         })
@@ -543,6 +545,31 @@ mod tests {
         assert_eq!(
             mask_connection_string("accountkey=abc;SharedAccessSignature=sig"),
             "accountkey=***;SharedAccessSignature=***"
+        );
+    }
+
+    #[test]
+    fn every_other_param_is_masked_whole_at_any_depth() {
+        let params = serde_json::json!({
+            "connectionString": "AccountName=acct;AccountKey=c2VjcmV0",
+            "x": {"secret": "nested-1", "deeper": {"k": ["nested-2", 42]}},
+            "list": ["nested-3"],
+            "n": 12345,
+            "b": true,
+            "nothing": null,
+            "ConnectionString": "AccountName=acct;AccountKey=other",
+        });
+        let Value::Object(map) = params else {
+            unreachable!()
+        };
+        let masked = Value::Object(mask_params(&map));
+        assert_eq!(
+            masked,
+            serde_json::json!({
+                "connectionString": "AccountName=acct;AccountKey=***",
+                "x": "***", "list": "***", "n": "***", "b": "***", "nothing": "***",
+                "ConnectionString": "***",
+            })
         );
     }
 

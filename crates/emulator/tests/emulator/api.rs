@@ -434,16 +434,103 @@ async fn api_key_must_match_the_configured_client() {
 
 #[tokio::test]
 async fn expired_tokens_get_401013() {
+    // A TTL of zero: the token is expired the moment it is issued, whatever the clock does.
     let env = Env::start(Config {
-        token_ttl: Duration::from_secs(1),
+        token_ttl: Duration::ZERO,
         ..Config::default()
     })
     .await;
     let res = env.req(Method::GET, "/connections").send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_gateway_error(res, 401, "401013").await;
+    // Expired tokens stay refused.
     let res = env.req(Method::GET, "/connections").send().await.unwrap();
     assert_gateway_error(res, 401, "401013").await;
+    env.emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn tokens_work_within_their_ttl() {
+    // The other side of the TTL: a long-lived token is accepted, call after call.
+    let env = Env::start(Config {
+        token_ttl: Duration::from_secs(3600),
+        ..Config::default()
+    })
+    .await;
+    for _ in 0..3 {
+        let res = env.req(Method::GET, "/connections").send().await.unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    env.emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn nested_and_extra_auth_params_never_come_back() {
+    let env = Env::default().await;
+    let secrets = [
+        "nested-secret-1",
+        "extra-secret-2",
+        "nested-secret-3",
+        "987654321",
+    ];
+    let params = |account: &str| {
+        json!({
+            "connectionString": connection_string(account),
+            "x": {"secret": "nested-secret-1", "deeper": {"list": ["nested-secret-3"]}},
+            "extra": "extra-secret-2",
+            "pin": 987654321,
+        })
+    };
+    let mut body = new_connection("alpha");
+    body["auth"]["params"] = params("alpha");
+    let res = env
+        .req(Method::POST, "/connections")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, created) = parts(res).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let etag = created["etag"].as_str().unwrap().to_owned();
+    let shown = |item: &Value| {
+        let text = item.to_string();
+        for secret in secrets.iter().chain([&KEY]) {
+            assert!(!text.contains(secret), "{secret} came back: {text}");
+        }
+    };
+    shown(&created);
+    let item = env.get(&id).await;
+    shown(&item);
+    assert_eq!(
+        item["auth"]["params"],
+        json!({
+            "connectionString": "DefaultEndpointsProtocol=https;AccountName=alpha;AccountKey=***;EndpointSuffix=core.windows.net",
+            "x": "***", "extra": "***", "pin": "***",
+        })
+    );
+
+    let res = env
+        .req(Method::PATCH, &format!("/connections/{id}"))
+        .header("if-match", &etag)
+        .json(&json!([{"op": "replace", "path": "/auth/params", "value": params("beta")}]))
+        .send()
+        .await
+        .unwrap();
+    let (status, patched) = parts(res).await;
+    assert_eq!(status, 200, "{patched}");
+    shown(&patched);
+    let item = env.get(&id).await;
+    shown(&item);
+    assert_eq!(item["auth"]["params"]["x"], "***");
+    assert_eq!(
+        item["auth"]["params"]["connectionString"],
+        "DefaultEndpointsProtocol=https;AccountName=beta;AccountKey=***;EndpointSuffix=core.windows.net"
+    );
+    let res = env.req(Method::GET, "/connections").send().await.unwrap();
+    let (status, list) = parts(res).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    shown(&list);
     env.emu.shutdown().await;
 }
 
