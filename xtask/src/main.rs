@@ -16,9 +16,9 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("demo") => demo(),
-        Some("bench") => bench(),
+        Some("bench") => bench(args.get(1).map(String::as_str)),
         _ => bail!(
-            "usage: cargo xtask <task>\n\n  ci     fmt check, clippy (warnings denied), every test\n  demo   the emulator, then plan, apply and plan again\n  bench  release-build measurements (validate, plan, apply, emulator)"
+            "usage: cargo xtask <task>\n\n  ci     fmt check, clippy (warnings denied), every test\n  demo   the emulator, then plan, apply and plan again\n  bench  release-build measurements; `bench NAME` runs one of validate, plan, apply, emulator"
         ),
     }
 }
@@ -149,28 +149,58 @@ fn demo() -> Result<()> {
     Ok(())
 }
 
-/// Release-build measurements; prints the figures.
-fn bench() -> Result<()> {
+/// Release-build measurements; prints the figures. `only` picks one.
+fn bench(only: Option<&str>) -> Result<()> {
+    let names = ["validate", "plan", "apply", "emulator"];
+    if let Some(name) = only.filter(|n| !names.contains(n)) {
+        bail!("no benchmark `{name}`; choose one of {}", names.join(", "));
+    }
+    let wanted = |name: &str| only.is_none_or(|o| o == name);
     cargo(&["build", "--release", "--bin", "atsprov"])?;
     let bin = target_dir().join("release/atsprov");
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
-    let env = |cmd: &mut Command, emulator: Option<&Emulator>| {
-        cmd.env("ATSPROV_BENCH_KEY", DEMO_ACCOUNT_KEY)
-            .env("ATSPROV_BENCH_CLIENT_SECRET", DEMO_CLIENT_SECRET)
-            .stdout(Stdio::null());
-        if let Some(e) = emulator {
-            cmd.env("ATSPROV_PLATFORM__ENDPOINT", e.flow_url())
-                .env("ATSPROV_AUTH__TOKEN_URL", e.token_url());
-        }
-    };
+    if wanted("validate") {
+        bench_validate(&bin, &dir)?;
+    }
+    if wanted("plan") {
+        bench_plan(&bin, &dir)?;
+    }
+    if wanted("apply") {
+        bench_apply(&bin, &dir)?;
+    }
+    if wanted("emulator") {
+        say("\n==> emulator load (64 clients)");
+        cargo(&[
+            "run",
+            "--release",
+            "-p",
+            "atsprov-emulator",
+            "--example",
+            "load",
+        ])?;
+    }
+    Ok(())
+}
 
-    // validate: 10,000 accounts.
+/// The variables a generated manifest needs, and the emulator's URLs.
+fn bench_env(cmd: &mut Command, emulator: Option<&Emulator>) {
+    cmd.env("ATSPROV_BENCH_KEY", DEMO_ACCOUNT_KEY)
+        .env("ATSPROV_BENCH_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+        .stdout(Stdio::null());
+    if let Some(e) = emulator {
+        cmd.env("ATSPROV_PLATFORM__ENDPOINT", e.flow_url())
+            .env("ATSPROV_AUTH__TOKEN_URL", e.token_url());
+    }
+}
+
+/// `validate` of 10,000 accounts.
+fn bench_validate(bin: &Path, dir: &Path) -> Result<()> {
     let big = dir.join("validate-10000.toml");
     std::fs::write(&big, generate::manifest(10_000, 10))?;
-    let mut cmd = Command::new(&bin);
+    let mut cmd = Command::new(bin);
     cmd.arg("validate").arg(&big);
-    env(&mut cmd, None);
+    bench_env(&mut cmd, None);
     let m = measure(&mut cmd)?;
     figure(&format!(
         "validate, 10,000 accounts: {:.3} s, peak RSS {:.1} MB, exit {}",
@@ -179,23 +209,27 @@ fn bench() -> Result<()> {
         m.code
     ));
 
-    // plan: 10,000 declared over 10 sandboxes, 5,000 present.
-    let emulator = Emulator::start(&bin, &[])?;
+    Ok(())
+}
+
+/// `plan` of 10,000 declared connections over 10 sandboxes, 5,000 present.
+fn bench_plan(bin: &Path, dir: &Path) -> Result<()> {
+    let emulator = Emulator::start(bin, &[])?;
     let half = dir.join("plan-present-5000.toml");
     std::fs::write(&half, generate::manifest(3_750, 10))?;
     let full = dir.join("plan-declared-10000.toml");
     std::fs::write(&full, generate::manifest(7_500, 10))?;
-    let mut cmd = Command::new(&bin);
+    let mut cmd = Command::new(bin);
     cmd.args(["-q", "apply", "--concurrency", "64"]).arg(&half);
-    env(&mut cmd, Some(&emulator));
+    bench_env(&mut cmd, Some(&emulator));
     let seeded = measure(&mut cmd)?;
     if seeded.code != 0 {
         bail!("seeding 5,000 connections failed (exit {})", seeded.code);
     }
     let before = emulator.stats()?;
-    let mut cmd = Command::new(&bin);
+    let mut cmd = Command::new(bin);
     cmd.args(["plan"]).arg(&full);
-    env(&mut cmd, Some(&emulator));
+    bench_env(&mut cmd, Some(&emulator));
     let m = measure(&mut cmd)?;
     let after = emulator.stats()?;
     figure(&format!(
@@ -208,17 +242,20 @@ fn bench() -> Result<()> {
         m.code
     ));
     drop(emulator);
+    Ok(())
+}
 
-    // apply: 3,000 creates against --rate-limit 200 --latency-ms 20.
-    let emulator = Emulator::start(&bin, &["--rate-limit", "200", "--latency-ms", "20"])?;
+/// `apply` of 3,000 creates against `--rate-limit 200 --latency-ms 20`.
+fn bench_apply(bin: &Path, dir: &Path) -> Result<()> {
+    let emulator = Emulator::start(bin, &["--rate-limit", "200", "--latency-ms", "20"])?;
     let creates = dir.join("apply-3000.toml");
     std::fs::write(&creates, generate::manifest(2_250, 10))?;
     let report = dir.join("apply-3000.json");
-    let mut cmd = Command::new(&bin);
+    let mut cmd = Command::new(bin);
     cmd.args(["-q", "apply", "--concurrency", "32", "--report"])
         .arg(&report)
         .arg(&creates);
-    env(&mut cmd, Some(&emulator));
+    bench_env(&mut cmd, Some(&emulator));
     let started = Instant::now();
     let m = measure(&mut cmd)?;
     let elapsed = started.elapsed().as_secs_f64();
@@ -239,16 +276,6 @@ fn bench() -> Result<()> {
         m.code
     ));
     drop(emulator);
-
-    say("\n==> emulator load (64 clients)");
-    cargo(&[
-        "run",
-        "--release",
-        "-p",
-        "atsprov-emulator",
-        "--example",
-        "load",
-    ])?;
     Ok(())
 }
 
