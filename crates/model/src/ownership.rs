@@ -84,7 +84,8 @@ pub fn parse(description: &str) -> Marked<'_> {
         text: description,
         fingerprint: None,
     };
-    let Some(body) = description.strip_suffix(']') else {
+    // Trailing white space (an edit in the UI) does not hide the marker.
+    let Some(body) = description.trim_end().strip_suffix(']') else {
         return unmarked;
     };
     let Some(start) = body.rfind(TAG_OPEN) else {
@@ -128,6 +129,19 @@ mod tests {
             assert_eq!(parsed.text, text, "{marked}");
             assert_eq!(parsed.fingerprint.as_ref(), Some(&f));
         }
+    }
+
+    #[test]
+    fn trailing_white_space_keeps_the_marker() {
+        let f = fp("AccountKey=abc");
+        let marked = format!("{} \n", mark("text", &f));
+        assert_eq!(
+            parse(&marked),
+            Marked {
+                text: "text",
+                fingerprint: Some(f)
+            }
+        );
     }
 
     #[test]
