@@ -395,7 +395,7 @@ impl Report {
 }
 
 fn action_str(action: Option<Action>) -> &'static str {
-    action.map_or("unknown", Action::as_str)
+    action.map_or("not planned", Action::as_str)
 }
 
 fn seconds(ms: u64) -> String {
