@@ -174,7 +174,15 @@ pub async fn apply(
         .filter(|(_, c)| c.action.is_change())
         .map(|(i, _)| i)
         .collect();
-    let mut progress = Progress::new(options.progress, work.len() as u64);
+    let mut per_sandbox: Vec<(String, u64)> = Vec::new();
+    for &index in &work {
+        let sandbox = &plan.changes[index].sandbox;
+        match per_sandbox.iter_mut().find(|(s, _)| s == sandbox) {
+            Some((_, n)) => *n += 1,
+            None => per_sandbox.push((sandbox.clone(), 1)),
+        }
+    }
+    let mut progress = Progress::new(options.progress, &per_sandbox);
     let workers = options.concurrency.clamp(1, work.len().max(1));
     let ctx = Ctx {
         client,
@@ -206,7 +214,7 @@ pub async fn apply(
     let collect = async {
         let mut done = Vec::new();
         while let Some(result) = rx.recv().await {
-            progress.record(result.status);
+            progress.record(&result.sandbox, result.status);
             done.push(result);
         }
         done
@@ -322,7 +330,11 @@ async fn create(ctx: &Ctx<'_>, change: &Change, attempts: &mut u32) -> ItemResul
         match ctx.client.create_connection(&want.sandbox, &body).await {
             Ok(written) => return Ok((Status::Created, Some(written.id))),
             Err(err) if err.kind() == ErrorKind::Ambiguous => {
-                tracing::warn!(sandbox = %want.sandbox, name = %want.name, "{err}; looking before trying again");
+                tracing::info!(
+                    sandbox = %want.sandbox,
+                    name = %want.name,
+                    "the create may or may not have gone through (no answer after the request was sent); looking for it before creating again"
+                );
                 match find_ours(ctx, want).await {
                     Ok(Some(id)) => return Ok((Status::Created, Some(id))),
                     Ok(None) => continue,

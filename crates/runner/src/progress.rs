@@ -1,12 +1,12 @@
-//! What a person sees while `apply` runs: an indicatif bar on a terminal, or
-//! a log line every few seconds otherwise.
+//! What a person sees while `apply` runs: on a terminal an indicatif bar
+//! overall and a line per sandbox, otherwise a log line every few seconds.
 
 use std::io::{self, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use atsprov_model::report::Status;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,8 +21,8 @@ pub enum ProgressMode {
 
 const LOG_EVERY: Duration = Duration::from_secs(3);
 
-/// The bar on screen, if any, so that log lines can be drawn above it.
-static ACTIVE_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+/// The bars on screen, if any, so that log lines can be drawn above them.
+static ACTIVE_BARS: Mutex<Option<MultiProgress>> = Mutex::new(None);
 
 /// Stderr for log lines: while a progress bar is drawn, it is hidden for the
 /// time of the write, so lines and bar never overwrite each other.
@@ -31,9 +31,9 @@ pub struct LogWriter;
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let bar = ACTIVE_BAR.lock().map(|b| b.clone()).unwrap_or(None);
-        match bar {
-            Some(bar) => bar.suspend(|| io::stderr().lock().write(buf)),
+        let bars = ACTIVE_BARS.lock().map(|b| b.clone()).unwrap_or(None);
+        match bars {
+            Some(bars) => bars.suspend(|| io::stderr().lock().write(buf)),
             None => io::stderr().lock().write(buf),
         }
     }
@@ -46,7 +46,7 @@ impl Write for LogWriter {
 /// Counts and the display; owned by the collector alone.
 pub(crate) struct Progress {
     mode: ProgressMode,
-    bar: Option<ProgressBar>,
+    bars: Option<Bars>,
     total: u64,
     done: u64,
     created: u64,
@@ -57,27 +57,59 @@ pub(crate) struct Progress {
     last_log: Instant,
 }
 
+struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    /// One per sandbox, when there is more than one.
+    sandboxes: Vec<(String, ProgressBar)>,
+}
+
 impl Progress {
-    pub(crate) fn new(mode: ProgressMode, total: u64) -> Self {
-        let bar = (mode == ProgressMode::Bar).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            bar.set_style(
+    /// `work` is the number of items per sandbox.
+    pub(crate) fn new(mode: ProgressMode, work: &[(String, u64)]) -> Self {
+        let total = work.iter().map(|(_, n)| n).sum();
+        let bars = (mode == ProgressMode::Bar).then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let overall = multi.add(ProgressBar::new(total));
+            overall.set_style(
                 ProgressStyle::with_template(
                     "{spinner:.green} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {msg} (ETA {eta})",
                 )
                 .expect("progress template is valid")
                 .progress_chars("=> "),
             );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            if let Ok(mut active) = ACTIVE_BAR.lock() {
-                *active = Some(bar.clone());
+            overall.enable_steady_tick(Duration::from_millis(120));
+            let width = work.iter().map(|(s, _)| s.len()).max().unwrap_or(0);
+            let line = ProgressStyle::with_template(&format!(
+                "  {{prefix:<{width}}} {{bar:20.cyan/blue}} {{pos}}/{{len}}"
+            ))
+            .expect("progress template is valid")
+            .progress_chars("=> ");
+            let sandboxes = if work.len() > 1 {
+                work.iter()
+                    .map(|(sandbox, n)| {
+                        let bar = multi.add(ProgressBar::new(*n));
+                        bar.set_style(line.clone());
+                        bar.set_prefix(sandbox.clone());
+                        (sandbox.clone(), bar)
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if let Ok(mut active) = ACTIVE_BARS.lock() {
+                *active = Some(multi.clone());
             }
-            bar
+            Bars {
+                multi,
+                overall,
+                sandboxes,
+            }
         });
         let now = Instant::now();
         Self {
             mode,
-            bar,
+            bars,
             total,
             done: 0,
             created: 0,
@@ -89,7 +121,7 @@ impl Progress {
         }
     }
 
-    pub(crate) fn record(&mut self, status: Status) {
+    pub(crate) fn record(&mut self, sandbox: &str, status: Status) {
         self.done += 1;
         match status {
             Status::Created => self.created += 1,
@@ -105,9 +137,12 @@ impl Progress {
         );
         match self.mode {
             ProgressMode::Bar => {
-                if let Some(bar) = &self.bar {
-                    bar.set_position(self.done);
-                    bar.set_message(msg);
+                if let Some(bars) = &self.bars {
+                    bars.overall.set_position(self.done);
+                    bars.overall.set_message(msg);
+                    if let Some((_, bar)) = bars.sandboxes.iter().find(|(s, _)| s == sandbox) {
+                        bar.inc(1);
+                    }
                 }
             }
             ProgressMode::Log => {
@@ -121,11 +156,15 @@ impl Progress {
     }
 
     pub(crate) fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            if let Ok(mut active) = ACTIVE_BAR.lock() {
+        if let Some(bars) = &self.bars {
+            if let Ok(mut active) = ACTIVE_BARS.lock() {
                 *active = None;
             }
-            bar.finish_and_clear();
+            for (_, bar) in &bars.sandboxes {
+                bar.finish_and_clear();
+            }
+            bars.overall.finish_and_clear();
+            let _ = bars.multi.clear();
         }
     }
 }
