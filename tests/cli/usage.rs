@@ -175,3 +175,55 @@ fn the_emulator_stops_cleanly_on_sigterm_and_sigint() {
         assert_eq!(emu.wait(), Some(0), "{signal}");
     }
 }
+
+#[test]
+fn the_real_api_is_reached_through_https_proxy_and_loopback_never_is() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+
+    // A stand-in proxy on loopback that records each CONNECT and refuses it.
+    let proxy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = proxy.local_addr().unwrap().port();
+    let (seen_tx, seen) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for stream in proxy.incoming().flatten() {
+            let mut line = String::new();
+            let mut reader = BufReader::new(&stream);
+            if reader.read_line(&mut line).is_ok() {
+                let _ = seen_tx.send(line.trim().to_owned());
+            }
+            let _ = (&stream).write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("real.toml");
+    std::fs::write(
+        &manifest,
+        "[platform]\norg_id = \"0123456789ABCDEF01234567@AdobeOrg\"\napi_key = \"proxy-test\"\n\
+         [auth]\nclient_secret = { env = \"E2E_CLIENT_SECRET\" }\n\
+         [[accounts]]\nname = \"sales\"\naccount_name = \"sales\"\naccount_key = { env = \"E2E_KEY\" }\n",
+    )
+    .unwrap();
+    let proxy_url = format!("http://127.0.0.1:{port}");
+    let out = run(cmd(dir.path(), &["plan", manifest.to_str().unwrap()], &[])
+        .env("HTTPS_PROXY", &proxy_url)
+        .env("https_proxy", &proxy_url)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy"));
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    let first = seen
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the proxy was used");
+    assert_eq!(first, "CONNECT ims-na1.adobelogin.com:443 HTTP/1.1");
+
+    // The emulator on loopback is reached directly even with a proxy set.
+    let emu = Emulator::start(&[]);
+    let local = emu::write_manifest(dir.path(), &emu, &["dev"], &[Acct::new("sales")], 2);
+    let out = run(cmd(dir.path(), &["plan", local.to_str().unwrap()], &[])
+        .env("HTTP_PROXY", &proxy_url)
+        .env("http_proxy", &proxy_url)
+        .env("ALL_PROXY", &proxy_url));
+    assert_eq!(out.code, 0, "{}", out.transcript());
+}

@@ -144,16 +144,20 @@ impl Client {
         };
         let api_key = header_value("API key (`api_key`)", &config.api_key)?;
         let org_id = header_value("organization id (`org_id`)", &config.org_id)?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             // The API does not redirect; following one could carry the token elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                Error::config("the HTTP client could not be set up".into()).with_source(e)
-            })?;
+            .redirect(reqwest::redirect::Policy::none());
+        // HTTPS_PROXY and friends are honoured for the real API (corporate
+        // networks), never for a loopback endpoint such as the emulator.
+        if crate::config::is_loopback(&endpoint) {
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().map_err(|e| {
+            Error::config("the HTTP client could not be set up".into()).with_source(e)
+        })?;
         let mut retry = config.retry;
         retry.max_attempts = retry.max_attempts.max(1);
         Ok(Client {

@@ -126,7 +126,7 @@ pub(crate) fn check_url(what: &str, url: &Url) -> Result<(), Error> {
 }
 
 /// True for 127.0.0.0/8, ::1 and `localhost`.
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(Host::Ipv6(ip)) => {
