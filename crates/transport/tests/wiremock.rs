@@ -80,6 +80,22 @@ async fn requests_to(server: &MockServer, wanted: &str) -> usize {
         .count()
 }
 
+/// IMS answers `token-a` once, then `token-b` every time after.
+async fn first_token_a_then_b(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_answer("token-a", 86399))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_answer("token-b", 86399))
+        .mount(server)
+        .await;
+}
+
 fn new_connection(name: &str) -> NewConnection {
     NewConnection::ats(
         name,
@@ -326,18 +342,7 @@ async fn retry_after_is_capped() {
 #[tokio::test]
 async fn a_401_renews_the_token_once_and_repeats_the_call() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_answer("token-a", 86399))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_answer("token-b", 86399))
-        .mount(&server)
-        .await;
+    first_token_a_then_b(&server).await;
     Mock::given(method("GET"))
         .and(header("authorization", "Bearer token-a"))
         .respond_with(
@@ -431,18 +436,7 @@ async fn renewal_of_an_expired_token_is_single_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renewal_after_401s_is_single_flight() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_answer("token-a", 86399))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_answer("token-b", 86399))
-        .mount(&server)
-        .await;
+    first_token_a_then_b(&server).await;
     Mock::given(method("GET"))
         .and(header("authorization", "Bearer token-a"))
         .respond_with(
