@@ -221,20 +221,24 @@ pub fn plan(
     }
 
     changes.sort_by(|a, b| {
-        (
-            a.sandbox.as_str(),
-            a.name.as_str(),
-            a.connection_id.as_deref(),
-        )
-            .cmp(&(
-                b.sandbox.as_str(),
-                b.name.as_str(),
-                b.connection_id.as_deref(),
-            ))
+        place(&a.sandbox, &a.name, &a.connection_id).cmp(&place(
+            &b.sandbox,
+            &b.name,
+            &b.connection_id,
+        ))
     });
     let mut errors = sandbox_errors;
     errors.sort_by(|a, b| a.sandbox.cmp(&b.sandbox));
     Plan { changes, errors }
+}
+
+/// The order of plans and reports: sandbox, then name, then id.
+pub(crate) fn place<'a>(
+    sandbox: &'a str,
+    name: &'a str,
+    id: &'a Option<String>,
+) -> (&'a str, &'a str, Option<&'a str>) {
+    (sandbox, name, id.as_deref())
 }
 
 /// Diffs one declared connection against the live connections of that name.

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::plan::Action;
+use crate::plan::{Action, place};
 use crate::render::md_cell;
 
 /// The schema tag of the JSON report.
@@ -160,16 +160,11 @@ impl Report {
         mut items: Vec<ReportItem>,
     ) -> Self {
         items.sort_by(|a, b| {
-            (
-                a.sandbox.as_str(),
-                a.name.as_str(),
-                a.connection_id.as_deref(),
-            )
-                .cmp(&(
-                    b.sandbox.as_str(),
-                    b.name.as_str(),
-                    b.connection_id.as_deref(),
-                ))
+            place(&a.sandbox, &a.name, &a.connection_id).cmp(&place(
+                &b.sandbox,
+                &b.name,
+                &b.connection_id,
+            ))
         });
         Self {
             schema: REPORT_SCHEMA,
