@@ -87,7 +87,7 @@ fn demo() -> Result<()> {
         &bin,
         &[
             "--latency-ms",
-            "120",
+            "200",
             "--sandboxes",
             "dev,stage,prod",
             "--client-id",
