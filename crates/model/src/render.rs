@@ -272,3 +272,108 @@ pub fn plan_markdown(plan: &Plan) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Field;
+
+    fn change(
+        sandbox: &str,
+        name: &str,
+        action: Action,
+        fields: Vec<Field>,
+        reason: &str,
+    ) -> Change {
+        let id = (action != Action::Create).then(|| format!("id-{name}"));
+        Change {
+            sandbox: sandbox.to_owned(),
+            name: name.to_owned(),
+            action,
+            etag: id.as_ref().map(|_| "\"e\"".to_owned()),
+            connection_id: id,
+            fields,
+            reason: reason.to_owned(),
+            desired: None,
+        }
+    }
+
+    /// A plan with every action, two sandboxes, and one that could not be read.
+    fn every_action() -> Plan {
+        Plan {
+            changes: vec![
+                change(
+                    "dev",
+                    "fresh",
+                    Action::Create,
+                    vec![],
+                    "not present in the sandbox",
+                ),
+                change("dev", "same", Action::NoOp, vec![], "up to date"),
+                change(
+                    "dev",
+                    "gone",
+                    Action::Delete,
+                    vec![],
+                    "managed by atsprov and no longer declared",
+                ),
+                change(
+                    "prod",
+                    "rotated",
+                    Action::Update,
+                    vec![Field::Credentials],
+                    "credentials changed",
+                ),
+                change(
+                    "prod",
+                    "both",
+                    Action::Update,
+                    vec![Field::Description, Field::Credentials],
+                    "description changed, credentials changed",
+                ),
+                change(
+                    "prod",
+                    "by-hand",
+                    Action::Conflict,
+                    vec![],
+                    "a connection named `by-hand` exists but is not managed by atsprov",
+                ),
+                change(
+                    "prod",
+                    "left",
+                    Action::Orphan,
+                    vec![],
+                    "managed by atsprov and no longer declared; `--prune` deletes it",
+                ),
+            ],
+            errors: vec![SandboxError {
+                sandbox: "stage".to_owned(),
+                error: "could not list connections: HTTP 403 2118-403 no access | pipe".to_owned(),
+            }],
+        }
+    }
+
+    #[test]
+    fn every_action_in_every_format() {
+        let plan = every_action();
+        insta::assert_snapshot!("plan-text", plan_text(&plan, false));
+        insta::assert_snapshot!("plan-json", plan_json(&plan));
+        insta::assert_snapshot!("plan-markdown", plan_markdown(&plan));
+        let coloured = plan_text(&plan, true);
+        assert!(coloured.contains("\x1b[32m+ fresh"), "{coloured:?}");
+        assert!(!plan_text(&plan, false).contains('\x1b'));
+    }
+
+    #[test]
+    fn no_changes_says_so() {
+        let plan = Plan {
+            changes: vec![change("dev", "same", Action::NoOp, vec![], "up to date")],
+            errors: vec![],
+        };
+        let text = plan_text(&plan, false);
+        assert!(
+            text.ends_with("No changes: the live connections match the manifest.\n"),
+            "{text}"
+        );
+    }
+}
