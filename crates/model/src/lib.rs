@@ -15,6 +15,7 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod secret;
+pub mod sharedkey;
 pub mod wire;
 
 pub use desired::DesiredConnection;

@@ -13,8 +13,10 @@ mod client;
 mod config;
 mod error;
 mod retry;
+mod table;
 mod token;
 
 pub use client::{Client, ClientStats};
 pub use config::{AuthConfig, ClientConfig, RetryPolicy};
 pub use error::{Error, ErrorKind};
+pub use table::TableChecker;
