@@ -60,6 +60,8 @@ pub(crate) enum Command {
     Plan(PlanArgs),
     /// Compute the plan and carry it out concurrently, then print a summary and write reports
     Apply(ApplyArgs),
+    /// Check each storage account's key against its own Table endpoint (Shared Key Lite)
+    Verify(VerifyArgs),
     /// Run a local Flow Service + IMS emulator, for demos, rehearsals and tests
     Emulator(EmulatorArgs),
 }
@@ -81,6 +83,15 @@ pub(crate) struct TargetArgs {
     /// Also delete connections atsprov manages that the manifest no longer declares
     #[arg(long)]
     pub(crate) prune: bool,
+    /// First check each account's key against its Table endpoint; `apply` skips accounts that fail
+    #[arg(long)]
+    pub(crate) verify: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The manifest (TOML)
+    pub(crate) manifest: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -167,4 +178,11 @@ pub(crate) struct EmulatorArgs {
     /// Makes the random faults repeatable
     #[arg(long)]
     pub(crate) seed: Option<u64>,
+    /// A storage account of the Table service imitation at /NAME/Tables, with its base64 key (repeatable)
+    #[arg(
+        long = "table-account",
+        value_name = "NAME=KEY",
+        value_parser = |value: &str| Ok::<_, std::convert::Infallible>(atsprov_model::Secret::new(value))
+    )]
+    pub(crate) table_accounts: Vec<atsprov_model::Secret>,
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use atsprov_emulator::Config;
+use atsprov_model::Secret;
 
 use crate::cli::EmulatorArgs;
 use crate::exit::{Exit, Failure, Outcome};
@@ -31,6 +32,11 @@ fn config(args: EmulatorArgs) -> anyhow::Result<Config> {
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .collect();
+    let table_accounts = args
+        .table_accounts
+        .iter()
+        .map(table_account)
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let config = Config {
         listen,
         sandboxes: (!sandboxes.is_empty()).then_some(sandboxes),
@@ -42,6 +48,7 @@ fn config(args: EmulatorArgs) -> anyhow::Result<Config> {
         token_ttl: Duration::from_secs(args.token_ttl),
         page_size: args.page_size,
         seed: args.seed,
+        table_accounts,
     };
     config.validate().map_err(|err| {
         let flag = match &err {
@@ -51,10 +58,30 @@ fn config(args: EmulatorArgs) -> anyhow::Result<Config> {
             atsprov_emulator::ConfigError::PageSize(_) => "--page-size".to_owned(),
             atsprov_emulator::ConfigError::RateLimit => "--rate-limit".to_owned(),
             atsprov_emulator::ConfigError::EmptySandbox => "--sandboxes".to_owned(),
+            atsprov_emulator::ConfigError::TableAccountName(_)
+            | atsprov_emulator::ConfigError::DuplicateTableAccount(_)
+            | atsprov_emulator::ConfigError::TableAccountKey(_) => "--table-account".to_owned(),
         };
         anyhow!(err).context(format!("invalid `{flag}`"))
     })?;
     Ok(config)
+}
+
+/// One `--table-account NAME=KEY`. Errors never show the value: it holds the key.
+fn table_account(value: &Secret) -> anyhow::Result<(String, Secret)> {
+    let Some((name, key)) = value.expose().split_once('=') else {
+        return Err(anyhow!(
+            "`--table-account` must be NAME=KEY (a storage account and its base64 key); the value has no `=`"
+        ));
+    };
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(anyhow!(
+            "`--table-account` must be NAME=KEY (a storage account and its base64 key); the name is empty"
+        ));
+    }
+    // The key's base64 and the name's characters are checked by `Config::validate`.
+    Ok((name.to_owned(), Secret::new(key.trim())))
 }
 
 async fn serve(config: Config) -> Outcome {

@@ -45,6 +45,8 @@ enum Target<'a> {
     Connections,
     Connection(&'a str),
     Test(&'a str),
+    /// `/{account}/Tables`: the Azure Table service imitation.
+    Table(&'a str),
     UnknownFlow,
     Unknown,
 }
@@ -96,7 +98,10 @@ fn target(path: &str) -> Target<'_> {
         return Target::Token;
     }
     let Some(rest) = path.strip_prefix(FLOW_BASE) else {
-        return Target::Unknown;
+        return match crate::table::account_of(path) {
+            Some(account) => Target::Table(account),
+            None => Target::Unknown,
+        };
     };
     let segments: Vec<&str> = rest.split('/').skip(1).collect();
     if !rest.starts_with('/') {
@@ -117,6 +122,7 @@ fn target(path: &str) -> Target<'_> {
 fn route_kind(target: &Target<'_>, method: &Method) -> Route {
     match (target, method.as_str()) {
         (Target::Token, _) => Route::Token,
+        (Target::Table(_), _) => Route::Table,
         (Target::Connections, "GET") => Route::List,
         (Target::Connections, "POST") => Route::Create,
         (Target::Connection(_), "GET") => Route::Get,
@@ -145,6 +151,21 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     }
     let target = target(&path);
     let route = route_kind(&target, &parts.method);
+    if let Target::Table(account) = target {
+        // The body is never read: Table requests skip the size check and the Flow faults.
+        drop(body);
+        let response = crate::table::answer(&app.config, &parts, account, &id);
+        let status = response.status();
+        tracing::debug!(method = %parts.method, path = %path, status = %status.as_str(), request_id = %id, "request");
+        app.stats.record(&Outcome {
+            method: parts.method.as_str(),
+            route,
+            status: status.as_str(),
+            wrote: false,
+            injected_failure: false,
+        });
+        return with_request_id(response, &id);
+    }
     let mut wrote = false;
     let mut injected_failure = false;
     let reply = match read_body(&parts.headers, body).await {

@@ -1,4 +1,5 @@
-//! A local imitation of Adobe's Flow Service connections API and IMS token endpoint, with fault injection.
+//! A local imitation of Adobe's Flow Service connections API and IMS token endpoint, with fault
+//! injection, plus an Azure Table service imitation that checks storage account keys.
 //!
 //! [`start`] binds a socket and serves, on one port:
 //!
@@ -8,6 +9,8 @@
 //! - under `/data/foundation/flowservice`: `POST /connections`, `GET /connections`,
 //!   `GET|PATCH|DELETE /connections/{id}`, `GET /connections/{id}/test`, each also with a
 //!   trailing slash.
+//! - `GET /{account}/Tables` (query ignored, trailing slash allowed): the Azure Table service,
+//!   path-style like Azurite (below).
 //! - `GET /_emulator/stats`: request counts (below).
 //!
 //! # Fidelity choices
@@ -60,6 +63,29 @@
 //! `/connections?continuationToken=..&limit=..` plus the request's `orderby` and `property`
 //! parameters. Scalar parameters given twice (aepp repeats them on every page) take the last.
 //!
+//! # Azure Table service
+//!
+//! `GET /{account}/Tables` proves an account key of [`Config::table_accounts`] with Azure's
+//! "Shared Key Lite": the request carries `x-ms-date` (an RFC 1123 date) and
+//! `Authorization: SharedKeyLite {account}:{signature}`, the signature being
+//! [`atsprov_model::sharedkey::authorization`] over the request's URL path as sent
+//! (`/{account}/Tables`, so the canonical resource is `/{account}/{account}/Tables`, as Azurite
+//! has it). No Adobe header or token is needed. Checks, in order:
+//!
+//! | answer | when |
+//! |---|---|
+//! | 404 `ResourceNotFound` | the account is not in [`Config::table_accounts`] (real Azure would fail to resolve `{account}.table.core.windows.net`; a 404 lets a test see the same "no such account" without DNS) |
+//! | 405 `UnsupportedHttpVerb` | a method other than `GET` (with `Allow: GET`) |
+//! | 403 `AuthenticationFailed` | `x-ms-date` missing or not an HTTP date; `Authorization` missing or not `SharedKeyLite name:signature`; `x-ms-date` more than 15 minutes from the emulator's clock; or the whole `Authorization` value differs from the one the stored key makes |
+//! | 200 `{"value":[]}` | otherwise; no tables are ever stored |
+//!
+//! Errors have Azure's JSON shape,
+//! `{"odata.error":{"code":"...","message":{"lang":"en-US","value":"..."}}}`, and the
+//! `x-ms-error-code` header; every answer has `Content-Type: application/json;odata=nometadata`,
+//! `x-ms-request-id` (the same id as `x-request-id`) and `x-ms-version: 2019-02-02`. The
+//! message adds a `Detail:` line saying which check failed; no answer repeats a header's value
+//! or the key. The request body is never read.
+//!
 //! # Faults
 //!
 //! [`Config::latency`] is added to every answer except the stats. [`Config::rate_limit`] is a
@@ -67,7 +93,7 @@
 //! calls. [`Config::fail_rate`] answers that fraction of Flow Service calls 503 `1103-503`.
 //! [`Config::ambiguous_rate`] makes that fraction of successful creates, patches and deletes
 //! carry out the write and then close the connection before any byte of the answer is sent.
-//! The token endpoint is subject to latency only. With [`Config::seed`], the dice are
+//! The token endpoint and the Table service are subject to latency only. With [`Config::seed`], the dice are
 //! repeatable for a given order of requests.
 //!
 //! # `GET /_emulator/stats`
@@ -78,7 +104,7 @@
 //! {
 //!   "requests": 42,
 //!   "by_method": {"GET": 30, "POST": 12},
-//!   "by_route": {"token": 1, "list": 3, "get": 20, "create": 11, "patch": 0, "delete": 0, "test": 7, "other": 0},
+//!   "by_route": {"token": 1, "list": 3, "get": 20, "create": 11, "patch": 0, "delete": 0, "test": 7, "table": 0, "other": 0},
 //!   "by_status": {"200": 30, "201": 10, "429": 1, "dropped": 1},
 //!   "by_route_status": {"create": {"201": 10, "dropped": 1}, "get": {"200": 20}},
 //!   "writes": 11,
@@ -90,7 +116,8 @@
 //! }
 //! ```
 //!
-//! `by_route` always lists the eight route kinds. `writes` counts creates, patches and
+//! `by_route` always lists the nine route kinds; `table` counts every request to
+//! `/{account}/Tables`, whatever its method, account or answer. `writes` counts creates, patches and
 //! deletes carried out (answered or dropped); `rate_limited` the 429s; `injected_failures`
 //! the 503s of the fail rate; `dropped` the answers withheld by the ambiguous rate (their
 //! status is `dropped`); `connections` the connections stored now, over all sandboxes.
@@ -102,11 +129,14 @@ mod patch;
 mod reply;
 mod stats;
 mod store;
+mod table;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use atsprov_model::Secret;
+use base64::Engine as _;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -137,6 +167,9 @@ pub struct Config {
     pub page_size: u32,
     /// Seeds the fault dice.
     pub seed: Option<u64>,
+    /// Storage accounts of the Table service imitation: name (ASCII letters and digits) and
+    /// base64 account key. `Debug` shows the names only.
+    pub table_accounts: Vec<(String, Secret)>,
 }
 
 impl Default for Config {
@@ -152,6 +185,7 @@ impl Default for Config {
             token_ttl: Duration::from_secs(86399),
             page_size: 100,
             seed: None,
+            table_accounts: Vec::new(),
         }
     }
 }
@@ -172,6 +206,14 @@ impl std::fmt::Debug for Config {
             .field("token_ttl", &self.token_ttl)
             .field("page_size", &self.page_size)
             .field("seed", &self.seed)
+            .field(
+                "table_accounts",
+                &self
+                    .table_accounts
+                    .iter()
+                    .map(|(name, _)| (name, "***"))
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -196,6 +238,15 @@ pub enum ConfigError {
     /// A sandbox name in `sandboxes` is empty.
     #[error("sandbox names must not be empty")]
     EmptySandbox,
+    /// A name in `table_accounts` is empty or not only ASCII letters and digits.
+    #[error("Table account names must be ASCII letters and digits, got `{0}`")]
+    TableAccountName(String),
+    /// A name appears twice in `table_accounts`.
+    #[error("Table account `{0}` is given twice")]
+    DuplicateTableAccount(String),
+    /// A key in `table_accounts` is not valid standard base64 (the key itself is not shown).
+    #[error("the key of Table account `{0}` is not valid base64")]
+    TableAccountKey(String),
 }
 
 impl Config {
@@ -221,6 +272,27 @@ impl Config {
             .is_some_and(|list| list.iter().any(|s| s.trim().is_empty()))
         {
             return Err(ConfigError::EmptySandbox);
+        }
+        for (i, (name, key)) in self.table_accounts.iter().enumerate() {
+            if !table::valid_account_name(name) {
+                return Err(ConfigError::TableAccountName(
+                    name.chars().take(64).collect(),
+                ));
+            }
+            if self.table_accounts[..i]
+                .iter()
+                .any(|(other, _)| other == name)
+            {
+                return Err(ConfigError::DuplicateTableAccount(name.clone()));
+            }
+            // Decoded the way `sharedkey::authorization` decodes it.
+            let decodes = !key.is_blank()
+                && base64::engine::general_purpose::STANDARD
+                    .decode(key.expose().trim())
+                    .is_ok();
+            if !decodes {
+                return Err(ConfigError::TableAccountKey(name.clone()));
+            }
         }
         Ok(())
     }
@@ -275,6 +347,11 @@ impl RunningEmulator {
     /// `http://ADDR/ims/token/v3`.
     pub fn token_url(&self) -> String {
         format!("http://{}/ims/token/v3", self.addr)
+    }
+
+    /// `http://ADDR/{account}`: the path-style Table endpoint of a storage account.
+    pub fn table_url(&self, account: &str) -> String {
+        format!("http://{}/{account}", self.addr)
     }
 
     /// `http://ADDR/_emulator/stats`.

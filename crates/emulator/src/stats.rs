@@ -15,11 +15,12 @@ pub(crate) enum Route {
     Patch,
     Delete,
     Test,
+    Table,
     Other,
 }
 
 impl Route {
-    const ALL: [Route; 8] = [
+    const ALL: [Route; 9] = [
         Route::Token,
         Route::List,
         Route::Get,
@@ -27,6 +28,7 @@ impl Route {
         Route::Patch,
         Route::Delete,
         Route::Test,
+        Route::Table,
         Route::Other,
     ];
 
@@ -39,6 +41,7 @@ impl Route {
             Route::Patch => "patch",
             Route::Delete => "delete",
             Route::Test => "test",
+            Route::Table => "table",
             Route::Other => "other",
         }
     }

@@ -768,7 +768,7 @@ async fn stats_count_by_method_route_and_status() {
     );
     assert_eq!(
         stats["by_route"],
-        json!({"token": 1, "list": 0, "get": 2, "create": 1, "patch": 0, "delete": 1, "test": 0, "other": 0})
+        json!({"token": 1, "list": 0, "get": 2, "create": 1, "patch": 0, "delete": 1, "test": 0, "table": 0, "other": 0})
     );
     assert_eq!(
         stats["by_status"],

@@ -4,3 +4,4 @@ mod api;
 mod common;
 mod faults;
 mod listing;
+mod table;
