@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(&cli.global, args),
         Command::Plan(args) => commands::plan::run(&cli.global, args, color),
         Command::Apply(args) => commands::apply::run(&cli.global, args, color),
+        Command::Verify(args) => commands::verify::run(&cli.global, args),
         Command::Emulator(args) => commands::emulator::run(args),
     };
     exit::finish(outcome)

@@ -1,16 +1,18 @@
 //! `atsprov apply MANIFEST`: compute the plan, carry it out, print a summary, write reports.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
 use anyhow::anyhow;
 use atsprov_model::manifest::Overrides;
+use atsprov_model::plan::{Action, Plan};
 use atsprov_model::report::{Report, ReportItem, Status};
 use atsprov_model::{DesiredConnection, render};
 use atsprov_runner::{ApplyOptions, Interrupt, ReportFormat};
 
 use crate::cli::{ApplyArgs, GlobalArgs, ReportFormatArg};
-use crate::commands::{client, load_target, make_plan, progress_mode, runtime};
+use crate::commands::{client, key_check, load_target, make_plan, progress_mode, runtime};
 use crate::exit::{Exit, Failure, Outcome};
 
 /// Pairs `--report` files with formats: by position when formats are given,
@@ -44,6 +46,42 @@ fn report_targets(args: &ApplyArgs) -> Result<Vec<(PathBuf, ReportFormat)>, Fail
         .collect()
 }
 
+/// Takes the writes of accounts whose key check failed out of the plan; they
+/// become skipped items. Rows that write nothing stay, so nothing is lost.
+fn hold_back(
+    mut plan: Plan,
+    desired: &[DesiredConnection],
+    keys_failed: &BTreeMap<usize, String>,
+) -> (Plan, Vec<ReportItem>) {
+    if keys_failed.is_empty() {
+        return (plan, Vec::new());
+    }
+    let mut held = Vec::new();
+    plan.changes.retain(|change| {
+        let failure = change
+            .desired
+            .filter(|_| matches!(change.action, Action::Create | Action::Update))
+            .and_then(|i| keys_failed.get(&desired[i].account_index));
+        match failure {
+            Some(error) => {
+                held.push(ReportItem {
+                    sandbox: change.sandbox.clone(),
+                    name: change.name.clone(),
+                    action: Some(change.action),
+                    status: Status::Skipped,
+                    connection_id: change.connection_id.clone(),
+                    attempts: 0,
+                    duration_ms: 0,
+                    error: Some(format!("not applied: the key check failed: {error}")),
+                });
+                false
+            }
+            None => true,
+        }
+    });
+    (plan, held)
+}
+
 /// Every declared connection with one status and reason, for when no plan
 /// could be made (the API could not be used, or Ctrl-C came first).
 fn all_items(desired: &[DesiredConnection], status: Status, error: &str) -> Vec<ReportItem> {
@@ -73,7 +111,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
     let started = SystemTime::now();
     let clock = Instant::now();
 
-    let (items, interrupted) = runtime.block_on(async {
+    let (items, interrupted, keys_failed) = runtime.block_on(async {
         // Signals are caught from the start, so that even a Ctrl-C while
         // the live state is read ends with a report.
         let (presses, interrupt) = Interrupt::channel();
@@ -85,11 +123,25 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
                 presses.send_modify(|n| *n += 1);
             }
         });
+        let keys_failed = if args.target.verify {
+            match key_check(global, &target).await {
+                Ok(failed) => failed,
+                Err(failure) => {
+                    let error = match failure {
+                        Failure::Invalid(e) | Failure::Fatal(e) | Failure::Usage(e) => format!("{e:#}"),
+                    };
+                    crate::output::stderr(&format!("error: {error}\n"));
+                    return (all_items(&target.desired, Status::Failed, &error), false, true);
+                }
+            }
+        } else {
+            BTreeMap::new()
+        };
         let planned = tokio::select! {
             planned = make_plan(&client, &target, args.target.prune) => planned,
             () = interrupt.pressed() => {
                 let note = "not started: interrupted before the plan was made; run `apply` again";
-                return (all_items(&target.desired, Status::Skipped, note), true);
+                return (all_items(&target.desired, Status::Skipped, note), true, !keys_failed.is_empty());
             }
         };
         let plan = match planned {
@@ -97,7 +149,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
             Err(err) => {
                 let error = format!("{err:#}");
                 crate::output::stderr(&format!("error: {error}\n"));
-                return (all_items(&target.desired, Status::Failed, &error), false);
+                return (all_items(&target.desired, Status::Failed, &error), false, !keys_failed.is_empty());
             }
         };
         for error in &plan.errors {
@@ -106,10 +158,13 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
                 error.sandbox, error.error
             ));
         }
+        let (plan, held) = hold_back(plan, &target.desired, &keys_failed);
         if args.dry_run {
             let text = render::plan_text(&plan, color);
             let _ = crate::output::stdout(&text);
-            return (atsprov_runner::dry_run_items(&plan, &target.desired), false);
+            let mut items = atsprov_runner::dry_run_items(&plan, &target.desired);
+            items.extend(held);
+            return (items, false, !keys_failed.is_empty());
         }
         tracing::info!("{}", render::summary_line(&plan.summary()));
         let options = ApplyOptions {
@@ -124,7 +179,9 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
             );
         }
         listener.abort();
-        (outcome.items, outcome.interrupted)
+        let mut items = outcome.items;
+        items.extend(held);
+        (items, outcome.interrupted, !keys_failed.is_empty())
     });
 
     let report = Report::new(started, SystemTime::now(), args.dry_run, interrupted, items);
@@ -148,7 +205,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
 
     Ok(if interrupted {
         Exit::Interrupted
-    } else if report.summary.failed > 0 || write_failed {
+    } else if report.summary.failed > 0 || write_failed || keys_failed {
         Exit::ItemsFailed
     } else {
         Exit::Success

@@ -4,6 +4,7 @@ pub(crate) mod apply;
 pub(crate) mod emulator;
 pub(crate) mod plan;
 pub(crate) mod validate;
+pub(crate) mod verify;
 
 use anyhow::anyhow;
 use atsprov_model::DesiredConnection;
@@ -118,6 +119,23 @@ pub(crate) async fn make_plan(
         errors,
         prune,
     ))
+}
+
+/// `--verify`: checks the keys of the accounts the target touches and shows
+/// the result on stderr; returns the failures by account index.
+pub(crate) async fn key_check(
+    global: &GlobalArgs,
+    target: &Target,
+) -> Result<std::collections::BTreeMap<usize, String>, Failure> {
+    let mut indices: Vec<usize> = target.desired.iter().map(|d| d.account_index).collect();
+    indices.sort_unstable();
+    indices.dedup();
+    let checks = verify::check_keys(&target.manifest, &indices).await?;
+    let failures = verify::failures(&checks);
+    if !global.quiet || !failures.is_empty() {
+        crate::output::stderr(&verify::render(&checks));
+    }
+    Ok(failures)
 }
 
 /// How progress is shown: a bar only on a terminal, with text logs, not quiet.

@@ -5,15 +5,23 @@ use atsprov_model::manifest::Overrides;
 use atsprov_model::render;
 
 use crate::cli::{GlobalArgs, PlanArgs, PlanFormat};
-use crate::commands::{client, load_target, make_plan, runtime};
+use crate::commands::{client, key_check, load_target, make_plan, runtime};
 use crate::exit::{Exit, Failure, Outcome};
 
 pub(crate) fn run(global: &GlobalArgs, args: PlanArgs, color: bool) -> Outcome {
     let target = load_target(global, &args.target, &Overrides::default())?;
     let client = client(&target.manifest)?;
-    let plan = runtime()?
-        .block_on(make_plan(&client, &target, args.target.prune))
-        .map_err(Failure::Fatal)?;
+    let (keys_failed, plan) = runtime()?.block_on(async {
+        let keys_failed = if args.target.verify {
+            !key_check(global, &target).await?.is_empty()
+        } else {
+            false
+        };
+        let plan = make_plan(&client, &target, args.target.prune)
+            .await
+            .map_err(Failure::Fatal)?;
+        Ok::<_, Failure>((keys_failed, plan))
+    })?;
 
     let text = match args.format {
         PlanFormat::Text => render::plan_text(&plan, color && args.out.is_none()),
@@ -39,7 +47,7 @@ pub(crate) fn run(global: &GlobalArgs, args: PlanArgs, color: bool) -> Outcome {
         ));
     }
 
-    Ok(if !plan.errors.is_empty() {
+    Ok(if !plan.errors.is_empty() || keys_failed {
         Exit::ItemsFailed
     } else if args.detailed_exitcode && plan.summary().has_changes() {
         Exit::ChangesPending

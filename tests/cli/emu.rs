@@ -234,6 +234,8 @@ pub(crate) struct Acct {
     pub(crate) description: Option<String>,
     pub(crate) sandboxes: Option<Vec<String>>,
     pub(crate) adopt: bool,
+    /// Point `table_endpoint` at the emulator's Table service (for `verify`).
+    pub(crate) table: bool,
 }
 
 impl Acct {
@@ -244,8 +246,17 @@ impl Acct {
             description: None,
             sandboxes: None,
             adopt: false,
+            table: false,
         }
     }
+}
+
+/// The storage account name `write_manifest` gives an account entry.
+pub(crate) fn account_name(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase()
 }
 
 /// A base64 account key derived from a word.
@@ -274,12 +285,7 @@ pub(crate) fn write_manifest(
             .join(", ")
     );
     for a in accounts {
-        let account_name: String = a
-            .name
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let account_name = account_name(&a.name);
         let _ = write!(
             text,
             "\n[[accounts]]\nname = \"{}\"\naccount_name = \"{}\"\naccount_key = {{ env = \"{}\" }}\n",
@@ -300,6 +306,13 @@ pub(crate) fn write_manifest(
         }
         if a.adopt {
             text.push_str("adopt = true\n");
+        }
+        if a.table {
+            let _ = writeln!(
+                text,
+                "table_endpoint = \"http://{}/{account_name}\"",
+                emu.addr
+            );
         }
     }
     let path = dir.join("manifest.toml");

@@ -7,3 +7,4 @@ mod emu;
 mod plan;
 mod usage;
 mod validate;
+mod verify;

@@ -50,7 +50,12 @@ pub struct KeyError {
 ///
 /// `date` is the `x-ms-date` header sent; `path` the request's URL path
 /// (`/Tables`, or `/devstoreaccount1/Tables` for a path-style endpoint).
-pub fn authorization(account: &str, key: &Secret, date: &str, path: &str) -> Result<Secret, KeyError> {
+pub fn authorization(
+    account: &str,
+    key: &Secret,
+    date: &str,
+    path: &str,
+) -> Result<Secret, KeyError> {
     let key = STANDARD.decode(key.expose().trim()).map_err(|_| KeyError {
         account: account.to_owned(),
     })?;
@@ -73,8 +78,12 @@ pub struct TableTarget {
 
 /// The Table endpoint and key of a manifest account.
 pub fn table_target(account: &Account) -> Result<TableTarget, String> {
-    let parsed = ConnectionString::parse(account.connection_string.expose())
-        .map_err(|e| format!("the connection string of `{}` cannot be used: {e}", account.name))?;
+    let parsed = ConnectionString::parse(account.connection_string.expose()).map_err(|e| {
+        format!(
+            "the connection string of `{}` cannot be used: {e}",
+            account.name
+        )
+    })?;
     let endpoint = match &account.table_endpoint {
         Some(url) => url.clone(),
         None => {
@@ -84,7 +93,8 @@ pub fn table_target(account: &Account) -> Result<TableTarget, String> {
                 parsed.account_name,
                 parsed.endpoint_suffix()
             );
-            url::Url::parse(&text).map_err(|e| format!("the Table endpoint `{text}` is not a URL: {e}"))?
+            url::Url::parse(&text)
+                .map_err(|e| format!("the Table endpoint `{text}` is not a URL: {e}"))?
         }
     };
     Ok(TableTarget {
@@ -136,6 +146,9 @@ mod tests {
             assert_ne!(one.expose(), other.expose());
         }
         let err = authorization("acct", &Secret::new("not*base64"), date, "/Tables").unwrap_err();
-        assert_eq!(err.to_string(), "the account key of `acct` is not valid base64");
+        assert_eq!(
+            err.to_string(),
+            "the account key of `acct` is not valid base64"
+        );
     }
 }
