@@ -222,51 +222,31 @@ async fn connection_lifecycle() {
     )
     .await;
     assert_flow_error(patch(None, rename.clone()).await.unwrap(), "1403-400").await;
-    assert_flow_error(
-        patch(
-            Some(&etag2),
+    let refused = [
+        (
             json!([{"op": "replace", "path": "/connectionSpec/id", "value": "x"}]),
-        )
-        .await
-        .unwrap(),
-        "1414-400",
-    )
-    .await;
-    assert_flow_error(
-        patch(
-            Some(&etag2),
+            "1414-400",
+        ),
+        (
             json!([{"op": "replace", "path": "/state", "value": "disabled"}]),
-        )
-        .await
-        .unwrap(),
-        "1455-400",
-    )
-    .await;
-    assert_flow_error(
-        patch(
-            Some(&etag2),
+            "1455-400",
+        ),
+        (
             json!([{"op": "move", "path": "/name", "value": "x"}]),
-        )
-        .await
-        .unwrap(),
-        "1400-400",
-    )
-    .await;
-    assert_flow_error(
-        patch(
-            Some(&etag2),
+            "1400-400",
+        ),
+        (
             json!({"op": "replace", "path": "/name", "value": "x"}),
-        )
-        .await
-        .unwrap(),
-        "1400-400",
-    )
-    .await;
-    assert_flow_error(
-        patch(Some(&etag2), json!([{"op": "replace", "path": "/auth/params", "value": {"connectionString": "AccountName=x"}}])).await.unwrap(),
-        "1408-400",
-    )
-    .await;
+            "1400-400",
+        ),
+        (
+            json!([{"op": "replace", "path": "/auth/params", "value": {"connectionString": "AccountName=x"}}]),
+            "1408-400",
+        ),
+    ];
+    for (body, code) in refused {
+        assert_flow_error(patch(Some(&etag2), body).await.unwrap(), code).await;
+    }
     // Refused patches changed nothing.
     assert_eq!(env.get(&id).await["etag"], etag2.as_str());
 
