@@ -1,4 +1,5 @@
-//! One module per command, and what `plan` and `apply` share.
+//! One module per command, and what `plan`, `apply` and `verify` share:
+//! loading the manifest, the client, the runtime, and showing what runner returns.
 
 pub(crate) mod apply;
 pub(crate) mod emulator;
@@ -10,7 +11,7 @@ use anyhow::anyhow;
 use atsprov_model::DesiredConnection;
 use atsprov_model::manifest::{self, Auth, Manifest, Overrides};
 use atsprov_model::plan::Plan;
-use atsprov_runner::ProgressMode;
+use atsprov_runner::{KeyCheck, ProgressMode};
 use atsprov_transport::{AuthConfig, Client, ClientConfig};
 
 use crate::cli::{GlobalArgs, LogFormat, TargetArgs};
@@ -102,40 +103,22 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|err| Failure::Fatal(anyhow!("could not start the async runtime: {err}")))
 }
 
-/// Reads live state and computes the plan; a token failure ends the command (exit 1).
-pub(crate) async fn make_plan(
-    client: &Client,
-    target: &Target,
-    prune: bool,
-) -> Result<Plan, anyhow::Error> {
-    client
-        .authenticate()
-        .await
-        .map_err(|err| anyhow!("could not authenticate: {err}"))?;
-    let (live, errors) = atsprov_runner::read_live(client, &target.sandboxes).await;
-    Ok(atsprov_model::plan::plan(
-        &target.desired,
-        &live,
-        errors,
-        prune,
-    ))
+/// Shows key checks on stderr: all of them, or only the failures with `-q`.
+pub(crate) fn show_key_checks(global: &GlobalArgs, checks: &[KeyCheck]) {
+    let failed = checks.iter().any(|c| c.error.is_some());
+    if !global.quiet || failed {
+        crate::output::stderr(&verify::render(checks));
+    }
 }
 
-/// `--verify`: checks the keys of the accounts the target touches and shows
-/// the result on stderr; returns the failures by account index.
-pub(crate) async fn key_check(
-    global: &GlobalArgs,
-    target: &Target,
-) -> Result<std::collections::BTreeMap<usize, String>, Failure> {
-    let mut indices: Vec<usize> = target.desired.iter().map(|d| d.account_index).collect();
-    indices.sort_unstable();
-    indices.dedup();
-    let checks = verify::check_keys(&target.manifest, &indices).await?;
-    let failures = verify::failures(&checks);
-    if !global.quiet || !failures.is_empty() {
-        crate::output::stderr(&verify::render(&checks));
+/// Names each sandbox that could not be read, once, on stderr.
+pub(crate) fn show_plan_errors(plan: &Plan) {
+    for error in &plan.errors {
+        crate::output::stderr(&format!(
+            "error: sandbox `{}`: {}\n",
+            error.sandbox, error.error
+        ));
     }
-    Ok(failures)
 }
 
 /// How progress is shown: a bar only on a terminal, with text logs, not quiet.

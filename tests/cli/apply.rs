@@ -372,9 +372,11 @@ fn a_second_sigint_aborts_calls_in_flight_and_still_reports_every_item() {
         .unwrap()
         .iter()
         .filter(|i| {
-            i["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("second Ctrl-C"))
+            i["status"] == "failed"
+                && i["error"]["kind"] == "interrupted"
+                && i["error"]["message"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("second interrupt"))
         })
         .count();
     assert!(aborted > 0, "the calls in flight were aborted: {report}");

@@ -112,8 +112,13 @@ fn apply_with_verify_skips_the_refused_account_and_says_why() {
     for item in report["items"].as_array().unwrap() {
         if item["name"] == "refused" {
             assert_eq!(item["status"], "skipped");
+            assert_eq!(item["error"]["kind"], "key_check", "{item}");
+            assert_eq!(item["error"]["http_status"], 403, "{item}");
             assert!(
-                item["error"].as_str().unwrap().contains("key check failed"),
+                item["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("key check failed"),
                 "{item}"
             );
         }

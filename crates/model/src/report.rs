@@ -9,6 +9,10 @@ use serde::Serialize;
 use crate::plan::{Action, place};
 use crate::render::md_cell;
 
+mod item;
+
+pub use item::{ErrorKind, ItemError, ReportItem};
+
 /// The schema tag of the JSON report.
 pub const REPORT_SCHEMA: &str = "atsprov.report/v1";
 
@@ -52,28 +56,6 @@ impl Status {
         Status::Failed,
         Status::Skipped,
     ];
-}
-
-/// One item of the report: one desired connection, or one orphan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReportItem {
-    /// The sandbox.
-    pub sandbox: String,
-    /// The connection's name.
-    pub name: String,
-    /// What the plan said; `None` when no plan could be made for the item
-    /// (its sandbox could not be read, or the API could not be used at all).
-    pub action: Option<Action>,
-    /// What happened.
-    pub status: Status,
-    /// The connection's id, when known.
-    pub connection_id: Option<String>,
-    /// Attempts made (0 when nothing was sent).
-    pub attempts: u32,
-    /// Time spent on this item, milliseconds.
-    pub duration_ms: u64,
-    /// Why it failed or was skipped; one line, never a secret.
-    pub error: Option<String>,
 }
 
 /// Counts per status.
@@ -233,7 +215,10 @@ impl Report {
                     status,
                     i.connection_id.as_deref().map(md_cell).unwrap_or_default(),
                     i.attempts,
-                    i.error.as_deref().map(md_cell).unwrap_or_default(),
+                    i.error
+                        .as_ref()
+                        .map(|e| md_cell(&e.to_string()))
+                        .unwrap_or_default(),
                 );
             }
             out.push('\n');
@@ -279,19 +264,23 @@ impl Report {
                     xml(&i.name),
                     seconds(i.duration_ms)
                 );
-                let error = i.error.as_deref().unwrap_or("");
+                let error = i
+                    .error
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
                 match i.status {
                     Status::Failed => {
                         let _ = write!(
                             out,
                             "<failure message=\"{}\" type=\"{}\">{}</failure>",
-                            xml(error),
-                            action_str(i.action),
-                            xml(error)
+                            xml(&error),
+                            i.error.as_ref().map_or("failed", |e| e.kind.as_str()),
+                            xml(&error)
                         );
                     }
                     Status::Skipped => {
-                        let _ = write!(out, "<skipped message=\"{}\"/>", xml(error));
+                        let _ = write!(out, "<skipped message=\"{}\"/>", xml(&error));
                     }
                     _ => {}
                 }
@@ -381,7 +370,10 @@ impl Report {
                     i.sandbox,
                     i.name,
                     action_str(i.action),
-                    i.error.as_deref().unwrap_or("")
+                    i.error
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
                 );
             }
         }
