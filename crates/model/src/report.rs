@@ -440,4 +440,49 @@ mod tests {
             assert!(s.count(status) >= 1);
         }
     }
+
+    /// A report with a failed item whose error is known field by field, a
+    /// bare failure, and a skipped item, in every format.
+    #[test]
+    fn errors_read_well_in_every_format() {
+        let item = |name: &str, status, error: Option<ItemError>| ReportItem {
+            sandbox: "prod".into(),
+            name: name.into(),
+            action: Some(Action::Create),
+            status,
+            connection_id: None,
+            attempts: 2,
+            duration_ms: 1500,
+            error,
+        };
+        let api = ItemError {
+            http_status: Some(400),
+            code: Some("1445-400".into()),
+            request_id: Some("req-42".into()),
+            ..ItemError::new(ErrorKind::Api, "the connection | name is invalid")
+        };
+        let items = vec![
+            item("sales-eu", Status::Failed, Some(api)),
+            item(
+                "sales-us",
+                Status::Failed,
+                Some(ItemError::new(ErrorKind::Network, "connection refused")),
+            ),
+            item(
+                "sales-apac",
+                Status::Skipped,
+                Some(ItemError::new(
+                    ErrorKind::KeyCheck,
+                    "not applied: the key check failed",
+                )),
+            ),
+            item("sales-uk", Status::Created, None),
+        ];
+        let epoch = SystemTime::UNIX_EPOCH;
+        let report = Report::new(epoch, epoch + Duration::from_secs(3), false, false, items);
+        insta::assert_snapshot!("report-errors-text", report.to_text(Duration::from_secs(3)));
+        insta::assert_snapshot!("report-errors-markdown", report.to_markdown());
+        insta::assert_snapshot!("report-errors-junit", report.to_junit());
+        insta::assert_snapshot!("report-errors-json", report.to_json());
+    }
 }
