@@ -7,7 +7,7 @@ use std::process::Stdio;
 use serde_json::Value;
 
 use crate::apply::{cmd, read_json};
-use crate::common::{atsprov, run};
+use crate::common::{atsprov, cli_snapshot, run};
 use crate::emu::{self, Acct, Emulator};
 
 #[test]
@@ -22,14 +22,14 @@ fn help_is_what_users_read() {
         let out = run(atsprov().args(&args));
         assert_eq!(out.code, 0, "{}", out.transcript());
         let name = format!("help-{}", args[0].trim_start_matches('-'));
-        insta::assert_snapshot!(name, out.stdout);
+        cli_snapshot!(name, out);
     }
 }
 
 #[test]
 fn usage_errors_exit_64_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [
+    for (i, args) in [
         vec!["frobnicate"],
         vec!["plan"],
         vec!["plan", "m.toml", "--format", "yaml"],
@@ -46,11 +46,15 @@ fn usage_errors_exit_64_with_a_message() {
             "junit",
         ],
         vec!["--color", "sometimes", "validate", "m.toml"],
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let out = run(atsprov().current_dir(dir.path()).args(&args));
         assert_eq!(out.code, 64, "{args:?}: {}", out.transcript());
         assert!(out.stderr.contains("error"), "{args:?}: {}", out.stderr);
         assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
+        cli_snapshot!(format!("usage-error-{}", i + 1), out);
     }
 }
 

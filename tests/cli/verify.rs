@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::apply::{cmd, read_json};
-use crate::common::run;
+use crate::common::{cli_snapshot, run};
 use crate::emu::{self, Acct, Emulator};
 
 /// Two accounts whose keys the emulator knows; `refused` is given the wrong one.
@@ -46,6 +46,7 @@ fn verify_names_the_account_whose_key_is_refused() {
         &keys,
     ));
     assert_eq!(out.code, 1, "{}", out.transcript());
+    cli_snapshot!("verify-refused", out, dir.path());
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(
         lines[0].trim_start().starts_with("ok") && lines[0].contains("working"),

@@ -18,7 +18,7 @@ fn main() -> Result<()> {
         Some("demo") => demo(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
         _ => bail!(
-            "usage: cargo xtask <task>\n\n  ci     fmt check, clippy (warnings denied), every test\n  demo   the emulator, then plan, apply and plan again\n  bench  release-build measurements; `bench NAME` runs one of validate, plan, apply, emulator"
+            "usage: cargo xtask <task>\n\n  ci     fmt check, clippy (warnings denied), every test, cargo doc (warnings denied)\n  demo   the emulator, then plan, apply and plan again\n  bench  release-build measurements; `bench NAME` runs one of validate, plan, apply, emulator"
         ),
     }
 }
@@ -36,6 +36,10 @@ fn ci() -> Result<()> {
         "warnings",
     ])?;
     cargo(&["test", "--workspace", "--locked"])?;
+    cargo_with(
+        &["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     Ok(())
 }
 
@@ -53,10 +57,17 @@ fn target_dir() -> PathBuf {
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
+    cargo_with(args, &[])
+}
+
+/// Runs cargo with extra environment variables.
+fn cargo_with(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    say(&format!("==> cargo {}", args.join(" ")));
+    let shown: Vec<String> = env.iter().map(|(k, v)| format!("{k}=\"{v}\" ")).collect();
+    say(&format!("==> {}cargo {}", shown.concat(), args.join(" ")));
     let status = Command::new(&cargo)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root())
         .status()
         .with_context(|| format!("could not run `{cargo}`"))?;
