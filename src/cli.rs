@@ -4,12 +4,23 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `--version`: the crate version, the git commit and the build date (from
+/// `build.rs`; "unknown" when built outside git).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("ATSPROV_GIT_COMMIT"),
+    " ",
+    env!("ATSPROV_BUILD_DATE"),
+    ")"
+);
+
 /// Provision Adobe Experience Platform Flow Service connections for Azure
 /// Table Storage accounts, in bulk, from a TOML manifest.
 #[derive(Debug, Parser)]
 #[command(
     name = "atsprov",
-    version,
+    version = VERSION,
     propagate_version = true,
     max_term_width = 100
 )]

@@ -24,7 +24,8 @@ pub(crate) struct Target {
     pub(crate) sandboxes: Vec<String>,
 }
 
-/// Loads and checks the manifest (exit 3 on any problem) and applies `--sandbox`.
+/// Loads and checks the manifest (exit 3 on any problem) and applies
+/// `--sandbox` (a sandbox the manifest does not declare is a usage error, 64).
 pub(crate) fn load_target(
     global: &GlobalArgs,
     target: &TargetArgs,
@@ -45,7 +46,7 @@ pub(crate) fn load_target(
         let mut chosen = Vec::new();
         for name in &target.sandboxes {
             if !declared.contains(name) {
-                return Err(Failure::Invalid(anyhow!(
+                return Err(Failure::Usage(anyhow!(
                     "`--sandbox {name}`: the manifest `{}` declares no connection in sandbox `{name}` (it declares: {})",
                     target.manifest.display(),
                     declared.join(", ")

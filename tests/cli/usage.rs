@@ -83,12 +83,9 @@ fn dry_run_and_sandbox_filter_write_nothing_they_should_not() {
         &["plan", m, "--sandbox", "stage"],
         &[],
     ));
-    assert_eq!(unknown.code, 3, "{}", unknown.transcript());
-    assert!(
-        unknown.stderr.contains("`stage`") && unknown.stderr.contains("dev, prod"),
-        "{}",
-        unknown.stderr
-    );
+    assert_eq!(unknown.code, 64, "a usage error: {}", unknown.transcript());
+    assert_eq!(emu.stats()["writes"], 0);
+    cli_snapshot!("unknown-sandbox", unknown, dir.path());
 
     let only_dev = run(&mut cmd(
         dir.path(),
@@ -230,4 +227,32 @@ fn the_real_api_is_reached_through_https_proxy_and_loopback_never_is() {
         .env("http_proxy", &proxy_url)
         .env("ALL_PROXY", &proxy_url));
     assert_eq!(out.code, 0, "{}", out.transcript());
+}
+
+#[test]
+fn version_names_the_commit_and_build_date() {
+    let out = run(atsprov().arg("--version"));
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let line = out.stdout.trim();
+    let rest = line
+        .strip_prefix(concat!("atsprov ", env!("CARGO_PKG_VERSION"), " ("))
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{line}"));
+    let (commit, date) = rest.split_once(' ').unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        commit == "unknown" || (commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{line}"
+    );
+    let digits: String = date.chars().filter(char::is_ascii_digit).collect();
+    assert!(
+        date == "unknown" || (date.len() == 10 && digits.len() == 8 && &date[4..5] == "-"),
+        "{line}"
+    );
+    if std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".git")
+        .exists()
+    {
+        assert_ne!(commit, "unknown", "built inside git: {line}");
+        assert_ne!(date, "unknown", "built inside git: {line}");
+    }
 }
