@@ -299,50 +299,72 @@ impl Provider for Layer {
     }
 }
 
-/// The built-in defaults.
-pub(super) fn defaults() -> Dict {
-    let mut platform = Dict::new();
-    platform.insert(
-        "endpoint".into(),
-        Value::from(crate::wire::DEFAULT_ENDPOINT.to_owned()),
-    );
-    let mut auth = Dict::new();
-    auth.insert(
-        "token_url".into(),
-        Value::from(crate::wire::DEFAULT_TOKEN_URL.to_owned()),
-    );
-    auth.insert(
-        "scopes".into(),
-        Value::from(
-            super::DEFAULT_SCOPES
-                .iter()
-                .map(|s| Value::from(s.to_string()))
-                .collect::<Vec<_>>(),
-        ),
-    );
-    let mut defaults = Dict::new();
-    defaults.insert(
-        "description".into(),
-        Value::from(super::DEFAULT_DESCRIPTION.to_owned()),
-    );
-    defaults.insert(
-        "sandboxes".into(),
-        Value::from(
-            super::DEFAULT_SANDBOXES
-                .iter()
-                .map(|s| Value::from(s.to_string()))
-                .collect::<Vec<_>>(),
-        ),
-    );
-    defaults.insert(
-        "concurrency".into(),
-        Value::from(i64::from(super::DEFAULT_CONCURRENCY)),
-    );
-    let mut root = Dict::new();
-    root.insert("platform".into(), Value::from(platform));
-    root.insert("auth".into(), Value::from(auth));
-    root.insert("defaults".into(), Value::from(defaults));
-    root
+/// The built-in defaults layer: what a manifest gets for each key it leaves out.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct BuiltIn {
+    platform: BuiltInPlatform,
+    auth: BuiltInAuth,
+    defaults: BuiltInDefaults,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct BuiltInPlatform {
+    endpoint: &'static str,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct BuiltInAuth {
+    token_url: &'static str,
+    scopes: &'static [&'static str],
+}
+
+#[derive(Debug, serde::Serialize)]
+struct BuiltInDefaults {
+    description: &'static str,
+    sandboxes: &'static [&'static str],
+    concurrency: u32,
+}
+
+impl Default for BuiltIn {
+    fn default() -> Self {
+        Self {
+            platform: BuiltInPlatform {
+                endpoint: crate::wire::DEFAULT_ENDPOINT,
+            },
+            auth: BuiltInAuth {
+                token_url: crate::wire::DEFAULT_TOKEN_URL,
+                scopes: &super::DEFAULT_SCOPES,
+            },
+            defaults: BuiltInDefaults {
+                description: super::DEFAULT_DESCRIPTION,
+                sandboxes: &super::DEFAULT_SANDBOXES,
+                concurrency: super::DEFAULT_CONCURRENCY,
+            },
+        }
+    }
+}
+
+/// A figment provider under a name of ours, so [`LAYER_DEFAULTS`] and
+/// [`LAYER_FLAGS`] values can be told apart by their metadata.
+pub(super) struct Named<P> {
+    name: &'static str,
+    inner: P,
+}
+
+impl<P> Named<P> {
+    pub(super) fn new(name: &'static str, inner: P) -> Self {
+        Self { name, inner }
+    }
+}
+
+impl<P: Provider> Provider for Named<P> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.inner.data()
+    }
 }
 
 /// Keys whose environment values are parsed (arrays, integers, booleans);
