@@ -6,8 +6,11 @@
 //! at once, each with the file position (or the environment variable or flag)
 //! its value came from.
 
+mod bounded;
 mod check;
 mod source;
+
+pub use bounded::{MAX_MANIFEST_BYTES, MAX_NESTING, MAX_SECRET_BYTES};
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;

@@ -30,7 +30,7 @@ pub(super) fn check(
     overrides: &Overrides,
     env: &Environment,
 ) -> Result<Manifest, Diagnostics> {
-    let (env_data, env_names) = source::env_layer(env);
+    let (env_data, env_names, env_errors) = source::env_layer(env);
     let mut flag_names = HashMap::new();
     let mut figment = Figment::new()
         .merge(Named::new(
@@ -59,7 +59,7 @@ pub(super) fn check(
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default(),
-        diagnostics: Vec::new(),
+        diagnostics: env_errors,
     };
     let manifest = match figment.find_value("") {
         Ok(root) => checker.root(&root),

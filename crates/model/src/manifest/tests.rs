@@ -399,3 +399,64 @@ fn unreadable_inputs_are_diagnostics() {
         assert!(text.contains(expected), "{text}");
     }
 }
+
+#[test]
+fn nesting_deeper_than_the_limit_is_an_error_at_its_place() {
+    let fx = Fixture::new(GOOD);
+    let deep_array = format!(
+        "{GOOD}\n[extra]\nx = {}{}\n",
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    let dotted: Vec<String> = (0..50).map(|i| format!("k{i}")).collect();
+    let deep_tables = format!("{GOOD}\n[{}]\nx = 1\n", dotted.join("."));
+    for (text, line) in [(deep_array, ":27:"), (deep_tables, ":26:")] {
+        std::fs::write(fx.path(), text).unwrap();
+        let err = fx
+            .load(&base_env(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nest deeper than 32 levels"), "{err}");
+        assert!(err.contains(line), "{err}");
+    }
+    // Far deeper: toml_edit's own limit answers first; still a diagnostic.
+    let dotted: Vec<String> = (0..20_000).map(|i| format!("k{i}")).collect();
+    std::fs::write(fx.path(), format!("{GOOD}\n[{}]\n", dotted.join("."))).unwrap();
+    let err = fx.load(&base_env(), &Overrides::default()).unwrap_err();
+    assert_eq!(err.error_count(), 1);
+    // The environment: keys and values.
+    std::fs::write(fx.path(), GOOD).unwrap();
+    let deep_key = format!("ATSPROV_{}", ["A"; 40].join("__"));
+    let deep_value = "[".repeat(5000);
+    for (name, value) in [
+        (deep_key.as_str(), "1"),
+        ("ATSPROV_AUTH__SCOPES", deep_value.as_str()),
+        (
+            "ATSPROV_DEFAULTS__DESCRIPTION",
+            "{ a = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] }",
+        ),
+    ] {
+        let mut env = base_env();
+        env.push((name, value));
+        let err = fx
+            .load(&env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("environment variable {name}")),
+            "{err}"
+        );
+        assert!(err.contains("nests deeper than 32 levels"), "{err}");
+    }
+    // Quoted brackets do not count, and a shallow list is fine.
+    let mut env = base_env();
+    env.push((
+        "ATSPROV_AUTH__SCOPES",
+        "[\"openid\", \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"]",
+    ));
+    let m = fx.load(&env, &Overrides::default()).unwrap();
+    let Auth::ClientCredentials { scopes, .. } = &m.auth else {
+        panic!("client credentials expected");
+    };
+    assert_eq!(scopes.len(), 2);
+}

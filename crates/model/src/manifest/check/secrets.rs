@@ -7,6 +7,7 @@ use figment::value::Value;
 use super::values::ValueKind;
 use super::{Checker, Origin, value_at};
 use crate::diagnostic::Diagnostic;
+use crate::manifest::bounded::{self, MAX_SECRET_BYTES, ReadError};
 use crate::manifest::source;
 use crate::secret::{Secret, SecretRef};
 
@@ -138,8 +139,12 @@ impl Checker<'_> {
                 let at = value_at(value, "file");
                 let full = self.base_dir.join(&relative);
                 let shown = full.display().to_string();
-                let bytes = match std::fs::metadata(&full) {
-                    Ok(meta) if meta.is_dir() => {
+                let bytes = match bounded::read(&full, MAX_SECRET_BYTES) {
+                    Ok((bytes, meta)) => {
+                        self.check_permissions(&path_file, at, &shown, &meta);
+                        bytes
+                    }
+                    Err(ReadError::Directory) => {
                         self.error(
                             &path_file,
                             at,
@@ -147,15 +152,28 @@ impl Checker<'_> {
                         );
                         return None;
                     }
-                    Ok(meta) => {
-                        self.check_permissions(&path_file, at, &shown, &meta);
-                        std::fs::read(&full)
+                    Err(ReadError::NotRegular(kind)) => {
+                        self.error_hint(
+                            &path_file,
+                            at,
+                            format!("secret file `{shown}` is {kind}, not a regular file"),
+                            "a secret file holds just the secret; use `{ env = \"VAR\" }` to pass it another way",
+                        );
+                        return None;
                     }
-                    Err(err) => Err(err),
-                };
-                let bytes = match bytes {
-                    Ok(bytes) => bytes,
-                    Err(err) => {
+                    Err(ReadError::TooLarge) => {
+                        self.error_hint(
+                            &path_file,
+                            at,
+                            format!(
+                                "secret file `{shown}` is larger than {}, the most a secret file may be",
+                                bounded::size(MAX_SECRET_BYTES)
+                            ),
+                            "a secret file holds just the secret (an account key is 88 characters): is this the right file?",
+                        );
+                        return None;
+                    }
+                    Err(ReadError::Io(err)) => {
                         self.error_hint(
                             &path_file,
                             at,
