@@ -199,4 +199,6 @@ impl Environment {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

@@ -311,65 +311,6 @@ fn secret_files_readable_by_others_get_a_warning() {
     );
 }
 
-/// Loads arbitrary bytes; the point is that it returns rather than panics.
-fn load_bytes(dir: &std::path::Path, bytes: &[u8]) {
-    let path = dir.join("fuzz.toml");
-    std::fs::write(&path, bytes).unwrap();
-    let env = Environment::from_pairs(base_env());
-    match load_in(&path, &Overrides::default(), &env) {
-        Ok(m) => {
-            let _ = m.desired();
-        }
-        Err(d) => {
-            assert!(d.error_count() > 0);
-            let _ = d.to_string();
-        }
-    }
-}
-
-#[test]
-fn random_bytes_and_mutations_never_panic() {
-    let fx = Fixture::new(GOOD);
-    let mut rng = fastrand::Rng::with_seed(0x00A7_5920);
-    let alphabet: &[u8] = b"[]{}=\"'.,#\n \t_-0123456789abcdefxyz@\\\x00\xff\xc3";
-    for _ in 0..1500 {
-        let len = rng.usize(0..200);
-        let bytes: Vec<u8> = (0..len)
-            .map(|_| {
-                if rng.bool() {
-                    rng.u8(..)
-                } else {
-                    alphabet[rng.usize(..alphabet.len())]
-                }
-            })
-            .collect();
-        load_bytes(fx.dir.path(), &bytes);
-    }
-    let good = GOOD.as_bytes();
-    for _ in 0..2500 {
-        let mut bytes = good.to_vec();
-        for _ in 0..rng.usize(1..6) {
-            let at = rng.usize(..=bytes.len());
-            match rng.u8(0..4) {
-                0 if at < bytes.len() => {
-                    bytes.remove(at);
-                }
-                1 => bytes.insert(at, alphabet[rng.usize(..alphabet.len())]),
-                2 if at < bytes.len() => bytes[at] = rng.u8(..),
-                _ => {
-                    // Duplicate a random slice, e.g. a whole line or table.
-                    let start = rng.usize(..bytes.len());
-                    let end = (start + rng.usize(0..80)).min(bytes.len());
-                    let slice = bytes[start..end].to_vec();
-                    let at = at.min(bytes.len());
-                    bytes.splice(at..at, slice);
-                }
-            }
-        }
-        load_bytes(fx.dir.path(), &bytes);
-    }
-}
-
 #[test]
 fn unreadable_inputs_are_diagnostics() {
     let fx = Fixture::new(GOOD);
