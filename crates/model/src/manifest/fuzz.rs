@@ -145,7 +145,7 @@ fn mutate(rng: &mut fastrand::Rng, bytes: &mut Vec<u8>) {
             let text = match rng.u8(0..3) {
                 0 => format!("\nconcurrency = {number}\n"),
                 1 => format!("\n[defaults]\nconcurrency = {number}\n"),
-                _ => format!("{number}"),
+                _ => number.to_owned(),
             };
             bytes.splice(at..at, text.into_bytes());
         }
