@@ -28,8 +28,16 @@ pub const DEFAULT_SANDBOXES: [&str; 1] = ["prod"];
 pub const DEFAULT_CONCURRENCY: u32 = 8;
 /// The highest concurrency accepted.
 pub const MAX_CONCURRENCY: u32 = 256;
-/// The OAuth scopes requested when `[auth]` does not list any.
-pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "AdobeID", "read_organizations"];
+/// The OAuth scopes requested when `[auth]` does not list any: the set the
+/// Adobe Developer Console gives an OAuth Server-to-Server credential for
+/// Experience Platform APIs.
+pub const DEFAULT_SCOPES: [&str; 5] = [
+    "openid",
+    "AdobeID",
+    "read_organizations",
+    "additional_info.projectedProductContext",
+    "session",
+];
 
 /// Values from the command line, layered last.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -97,7 +97,16 @@ fn a_good_manifest_loads_with_defaults_applied() {
         } => {
             assert_eq!(token_url.as_str(), crate::wire::DEFAULT_TOKEN_URL);
             assert_eq!(client_secret.expose(), CLIENT_SECRET);
-            assert_eq!(scopes, &["openid", "AdobeID", "read_organizations"]);
+            assert_eq!(
+                scopes,
+                &[
+                    "openid",
+                    "AdobeID",
+                    "read_organizations",
+                    "additional_info.projectedProductContext",
+                    "session"
+                ]
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -21,6 +21,18 @@ impl Checker<'_> {
                     .collect(),
             ),
             Some(v) => self.strings("auth.scopes", v).and_then(|scopes| {
+                if scopes.is_empty() {
+                    self.error_hint(
+                        "auth.scopes",
+                        v,
+                        "expected at least one scope, found an empty list",
+                        format!(
+                            "copy the scopes from the OAuth Server-to-Server credential page of your project in the Adobe Developer Console, or leave `scopes` out for the default ({})",
+                            crate::manifest::DEFAULT_SCOPES.join(", ")
+                        ),
+                    );
+                    return None;
+                }
                 if let Some(i) = scopes
                     .iter()
                     .position(|s| s.trim().is_empty() || s.contains(char::is_whitespace))
