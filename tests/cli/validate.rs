@@ -383,7 +383,9 @@ fn what_cannot_be_a_manifest_or_a_secret_is_refused_before_reading() {
     }
     std::fs::write(dir.path().join("minimal.toml"), &minimal).unwrap();
     let deep = "[".repeat(5000);
-    let cases: [(&str, &str, Option<(&str, &str)>, &str); 5] = [
+    /// Name, manifest, an extra variable, what stderr says.
+    type Case<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>, &'a str);
+    let cases: [Case<'_>; 5] = [
         (
             "fifo-manifest",
             "pipe.toml",
