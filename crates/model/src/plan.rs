@@ -206,9 +206,95 @@ pub struct SandboxError {
     pub error: String,
 }
 
+/// What a plan was made from, as digests: enough to tell, later, whether
+/// the manifest's desired state or the live connections changed since (a
+/// saved plan is carried out only when neither did). No secret goes in:
+/// credentials enter only through their fingerprints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Basis {
+    /// SHA-256 of the desired state and the plan's options (prune, owner, sandboxes).
+    pub manifest: String,
+    /// SHA-256 of every live connection seen: sandbox, id, etag, name, state, spec.
+    pub live: String,
+}
+
+impl Basis {
+    fn of(
+        desired: &[DesiredConnection],
+        live: &BTreeMap<String, Vec<Connection>>,
+        options: &Options<'_>,
+    ) -> Self {
+        let mut m = Digest::new("atsprov.plan.manifest/v1");
+        m.field(if options.prune { "prune" } else { "keep" });
+        m.field(options.owner.unwrap_or(""));
+        m.field(&options.sandboxes.len().to_string());
+        for sandbox in options.sandboxes {
+            m.field(sandbox);
+        }
+        for d in desired {
+            m.field(&d.sandbox);
+            m.field(&d.name);
+            m.field(&d.description);
+            m.field(d.fingerprint.as_str());
+            m.field(if d.adopt { "adopt" } else { "" });
+            m.field(d.owner.as_deref().unwrap_or(""));
+        }
+        let mut l = Digest::new("atsprov.plan.live/v1");
+        for (sandbox, connections) in live {
+            let mut seen: Vec<&Connection> = connections.iter().collect();
+            seen.sort_by(|a, b| (&a.id, &a.etag).cmp(&(&b.id, &b.etag)));
+            l.field(sandbox);
+            l.field(&seen.len().to_string());
+            for c in seen {
+                l.field(&c.id);
+                l.field(&c.etag);
+                l.field(&c.name);
+                l.field(c.description.as_deref().unwrap_or("\0none"));
+                l.field(c.state.as_deref().unwrap_or(""));
+                l.field(&c.connection_spec.id);
+            }
+        }
+        Self {
+            manifest: m.finish(),
+            live: l.finish(),
+        }
+    }
+}
+
+/// SHA-256 over length-prefixed fields, so that no two inputs run together.
+struct Digest(sha2::Sha256);
+
+impl Digest {
+    fn new(tag: &str) -> Self {
+        let mut d = Self(sha2::Sha256::default());
+        d.field(tag);
+        d
+    }
+
+    fn field(&mut self, value: &str) {
+        use sha2::Digest as _;
+        self.0.update((value.len() as u64).to_le_bytes());
+        self.0.update(value.as_bytes());
+    }
+
+    fn finish(self) -> String {
+        use sha2::Digest as _;
+        let bytes = self.0.finalize();
+        let mut hex = String::with_capacity(71);
+        hex.push_str("sha256:");
+        for b in bytes {
+            hex.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+            hex.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+        }
+        hex
+    }
+}
+
 /// The whole plan: changes in the manifest's sandbox order, then by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
+    /// What the plan was made from.
+    pub basis: Basis,
     /// The sandboxes planned, in the order the manifest declares them.
     pub sandboxes: Vec<String>,
     /// Every row, declared items and orphans alike.
@@ -357,6 +443,7 @@ pub fn plan(
         (rank(order, &a.sandbox), &a.sandbox).cmp(&(rank(order, &b.sandbox), &b.sandbox))
     });
     Plan {
+        basis: Basis::of(desired, live, &options),
         sandboxes: order.to_vec(),
         changes,
         errors,
@@ -893,6 +980,43 @@ mod tests {
         let p = plan(&desired, &live, Vec::new(), options);
         let seen: Vec<&str> = p.changes.iter().map(|c| c.sandbox.as_str()).collect();
         assert_eq!(seen, ["stage", "prod", "dev"]);
+    }
+
+    #[test]
+    fn the_basis_changes_with_the_manifest_or_the_live_state_only() {
+        let d = want("prod", "a", "d", "k", false);
+        let listed = in_prod(vec![managed("1", &d)]);
+        let base = plan(std::slice::from_ref(&d), &listed, Vec::new(), opts(false)).basis;
+        assert_eq!(
+            base,
+            plan(std::slice::from_ref(&d), &listed, Vec::new(), opts(false)).basis
+        );
+        assert!(base.manifest.starts_with("sha256:") && base.manifest.len() == 71);
+
+        let rotated = want("prod", "a", "d", "k2", false);
+        let b = plan(
+            std::slice::from_ref(&rotated),
+            &listed,
+            Vec::new(),
+            opts(false),
+        )
+        .basis;
+        assert_ne!(b.manifest, base.manifest);
+        assert_eq!(b.live, base.live);
+
+        let b = plan(std::slice::from_ref(&d), &listed, Vec::new(), opts(true)).basis;
+        assert_ne!(b.manifest, base.manifest, "--prune plans differently");
+
+        let edited = in_prod(vec![with(managed("1", &d), |c| {
+            c.etag = "\"other\"".into()
+        })]);
+        let b = plan(std::slice::from_ref(&d), &edited, Vec::new(), opts(false)).basis;
+        assert_eq!(b.manifest, base.manifest);
+        assert_ne!(b.live, base.live);
+
+        let more = in_prod(vec![managed("1", &d), live("2", "new", "by hand")]);
+        let b = plan(std::slice::from_ref(&d), &more, Vec::new(), opts(false)).basis;
+        assert_ne!(b.live, base.live);
     }
 
     fn cs(account: &str, key: &str, suffix: Option<&str>) -> String {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::escape::{md_cell, md_code, terminal};
-use crate::plan::{Action, Change, Diff, Plan, SandboxError, Summary};
+use crate::plan::{Action, Basis, Change, Diff, Plan, SandboxError, Summary};
 
 /// The schema tag of the JSON plan.
 pub const PLAN_SCHEMA: &str = "atsprov.plan/v1";
@@ -15,6 +15,7 @@ pub const PLAN_SCHEMA: &str = "atsprov.plan/v1";
 #[derive(Serialize)]
 struct PlanJson<'a> {
     schema: &'static str,
+    basis: &'a Basis,
     summary: Summary,
     changes: Vec<ChangeJson<'a>>,
     errors: &'a [SandboxError],
@@ -35,6 +36,7 @@ struct ChangeJson<'a> {
 pub fn plan_json(plan: &Plan) -> String {
     let doc = PlanJson {
         schema: PLAN_SCHEMA,
+        basis: &plan.basis,
         summary: plan.summary(),
         changes: plan
             .changes
@@ -362,6 +364,10 @@ mod tests {
     /// a hostile name.
     fn every_action() -> Plan {
         Plan {
+            basis: Basis {
+                manifest: "sha256:m".to_owned(),
+                live: "sha256:l".to_owned(),
+            },
             sandboxes: vec!["prod".to_owned(), "stage".to_owned(), "dev".to_owned()],
             changes: vec![
                 change(
@@ -468,6 +474,7 @@ mod tests {
             (Action::Conflict, "1 conflict needs a person"),
         ] {
             let plan = Plan {
+                basis: Basis::default(),
                 sandboxes: vec!["dev".to_owned()],
                 changes: vec![
                     change("dev", "same", Action::NoOp, vec![], "up to date"),
@@ -485,6 +492,7 @@ mod tests {
     #[test]
     fn no_changes_says_so() {
         let plan = Plan {
+            basis: Basis::default(),
             sandboxes: vec!["dev".to_owned()],
             changes: vec![change("dev", "same", Action::NoOp, vec![], "up to date")],
             errors: vec![],
