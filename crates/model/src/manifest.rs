@@ -110,7 +110,8 @@ pub struct Account {
 }
 
 impl Manifest {
-    /// One desired connection per (sandbox, account), sorted by (sandbox, name).
+    /// One desired connection per (sandbox, account), sorted by sandbox (in
+    /// the manifest's order, [`Manifest::sandboxes`]), then name.
     pub fn desired(&self) -> Vec<DesiredConnection> {
         let mut desired: Vec<DesiredConnection> = self
             .accounts
@@ -130,14 +131,25 @@ impl Manifest {
                 })
             })
             .collect();
-        desired.sort_by(|a, b| (&a.sandbox, &a.name).cmp(&(&b.sandbox, &b.name)));
+        let order = self.sandboxes();
+        desired.sort_by(|a, b| {
+            (crate::plan::rank(&order, &a.sandbox), &a.name)
+                .cmp(&(crate::plan::rank(&order, &b.sandbox), &b.name))
+        });
         desired
     }
 
-    /// Every sandbox the manifest names, sorted, each once.
+    /// Every sandbox the manifest names, each once, in the order they first
+    /// appear (walking `[[accounts]]` in file order): the order in which
+    /// plans are shown and sandboxes are applied (e.g. stage before prod).
     pub fn sandboxes(&self) -> Vec<String> {
-        let set: BTreeSet<&String> = self.accounts.iter().flat_map(|a| &a.sandboxes).collect();
-        set.into_iter().cloned().collect()
+        let mut seen = BTreeSet::new();
+        self.accounts
+            .iter()
+            .flat_map(|a| &a.sandboxes)
+            .filter(|s| seen.insert(s.as_str()))
+            .cloned()
+            .collect()
     }
 }
 

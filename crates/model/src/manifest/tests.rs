@@ -125,7 +125,8 @@ fn a_good_manifest_loads_with_defaults_applied() {
             "DefaultEndpointsProtocol=https;AccountName=opsstore;AccountKey={KEY};EndpointSuffix=core.chinacloudapi.cn"
         )
     );
-    assert_eq!(m.sandboxes(), ["dev", "prod", "stage"]);
+    // The manifest's own order: the first account names prod before dev.
+    assert_eq!(m.sandboxes(), ["prod", "dev", "stage"]);
     let desired: Vec<(String, String, usize)> = m
         .desired()
         .into_iter()
@@ -134,8 +135,8 @@ fn a_good_manifest_loads_with_defaults_applied() {
     assert_eq!(
         desired,
         [
-            ("dev".into(), "sales-eu".into(), 0),
             ("prod".into(), "sales-eu".into(), 0),
+            ("dev".into(), "sales-eu".into(), 0),
             ("stage".into(), "ops".into(), 1),
         ]
     );
