@@ -93,6 +93,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
         desired: &target.desired,
         sandboxes: &target.sandboxes,
         prune: args.target.prune,
+        owner: None,
         verify: args.target.verify,
         dry_run: args.dry_run,
         options: ApplyOptions {

@@ -56,7 +56,7 @@ pub(crate) fn load_target(
                 chosen.push(name.clone());
             }
         }
-        chosen.sort();
+        chosen.sort_by_key(|s| atsprov_model::plan::rank(&declared, s));
         chosen
     };
     let desired = manifest

@@ -22,14 +22,14 @@ pub(crate) fn run(global: &GlobalArgs, args: PlanArgs, color: bool) -> Outcome {
         } else {
             false
         };
-        let planned = atsprov_runner::make_plan(
-            &client,
-            &target.desired,
-            &target.sandboxes,
-            args.target.prune,
-        )
-        .await
-        .map_err(|e| Failure::Fatal(anyhow!("{e}")))?;
+        let options = atsprov_model::plan::Options {
+            prune: args.target.prune,
+            owner: None,
+            sandboxes: &target.sandboxes,
+        };
+        let planned = atsprov_runner::make_plan(&client, &target.desired, options)
+            .await
+            .map_err(|e| Failure::Fatal(anyhow!("{e}")))?;
         Ok::<_, Failure>((keys_failed, planned))
     })?;
     let plan = &planned.plan;
@@ -55,7 +55,9 @@ pub(crate) fn run(global: &GlobalArgs, args: PlanArgs, color: bool) -> Outcome {
 
     Ok(if !plan.errors.is_empty() || keys_failed {
         Exit::ItemsFailed
-    } else if args.detailed_exitcode && plan.summary().has_changes() {
+    } else if args.detailed_exitcode
+        && (plan.summary().has_changes() || plan.summary().conflict > 0)
+    {
         Exit::ChangesPending
     } else {
         Exit::Success

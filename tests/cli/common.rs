@@ -63,6 +63,7 @@ pub(crate) fn settings() -> insta::Settings {
         r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
         "[id]",
     );
+    s.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[digest]");
     s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]");
     s.add_filter(r"in \d+\.\ds", "in [secs]");
     s.add_filter(r"\(\d+\.\d writes/s\)", "([rate] writes/s)");

@@ -154,13 +154,24 @@ fn apply_summary_and_reports_read_well() {
             ".items[].duration_ms" => "[ms]",
         });
     });
-    // The adopted connection now carries atsprov's marker; a fresh plan has nothing to do.
+    // The adopted connection now carries atsprov's marker; a fresh plan has
+    // nothing to write, but the conflicts still need a person: never green.
     let again = run(&mut cmd(
         dir.path(),
         &["plan", m, "--detailed-exitcode"],
         &keys,
     ));
-    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert_eq!(again.code, 2, "{}", again.transcript());
+    assert!(
+        !again.stdout.contains("No changes"),
+        "{}",
+        again.transcript()
+    );
+    assert!(
+        again.stdout.contains("2 conflicts need a person"),
+        "{}",
+        again.transcript()
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod error;
 mod execute;
 mod limiter;
 mod live;
+pub mod lock;
 mod progress;
 mod run;
 mod signals;

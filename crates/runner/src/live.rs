@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use atsprov_model::DesiredConnection;
-use atsprov_model::plan::{SandboxError, plan};
+use atsprov_model::plan::{Options, SandboxError, plan};
 use atsprov_model::report::ItemError;
 use atsprov_model::wire::Connection;
 use atsprov_transport::Client;
@@ -48,21 +48,20 @@ pub async fn read_live(client: &Client, sandboxes: &[String]) -> Live {
     live
 }
 
-/// Authenticates, reads live state and computes the plan.
+/// Authenticates, reads live state of `options.sandboxes` and computes the plan.
 ///
 /// Fails only when the API cannot be used at all (the token was refused or
 /// could not be fetched); a sandbox that cannot be read is named in the plan.
 pub async fn make_plan(
     client: &Client,
     desired: &[DesiredConnection],
-    sandboxes: &[String],
-    prune: bool,
+    options: Options<'_>,
 ) -> Result<Planned, ItemError> {
     client
         .authenticate()
         .await
         .map_err(|err| from_transport(&err).context("could not authenticate"))?;
-    let live = read_live(client, sandboxes).await;
+    let live = read_live(client, options.sandboxes).await;
     let errors = live
         .unreadable
         .iter()
@@ -72,7 +71,7 @@ pub async fn make_plan(
         })
         .collect();
     Ok(Planned {
-        plan: plan(desired, &live.connections, errors, prune),
+        plan: plan(desired, &live.connections, errors, options),
         unreadable: live.unreadable,
     })
 }

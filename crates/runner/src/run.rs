@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use atsprov_model::DesiredConnection;
 use atsprov_model::manifest::Manifest;
-use atsprov_model::plan::Action;
+use atsprov_model::plan::{Action, Options};
 use atsprov_model::render;
 use atsprov_model::report::{ErrorKind, ItemError, Report, ReportItem, Status};
 use atsprov_transport::Client;
@@ -28,10 +28,13 @@ pub struct ApplyRun<'a> {
     pub manifest: &'a Manifest,
     /// The declared connections of the sandboxes in scope.
     pub desired: &'a [DesiredConnection],
-    /// The sandboxes in scope, sorted.
+    /// The sandboxes in scope, in the manifest's order.
     pub sandboxes: &'a [String],
     /// `--prune`.
     pub prune: bool,
+    /// The manifest's owner, when it names one: only connections whose
+    /// marker names it are managed.
+    pub owner: Option<&'a str>,
     /// `--verify`: check the keys first and hold back the writes of accounts that fail.
     pub verify: bool,
     /// `--dry-run`: plan, write nothing.
@@ -108,7 +111,12 @@ impl ApplyRun<'_> {
             BTreeMap::new()
         };
         result.keys_failed = !keys_failed.is_empty();
-        match make_plan(self.client, self.desired, self.sandboxes, self.prune).await {
+        let options = Options {
+            prune: self.prune,
+            owner: self.owner,
+            sandboxes: self.sandboxes,
+        };
+        match make_plan(self.client, self.desired, options).await {
             Ok(planned) => {
                 let (planned, held) = hold_back(planned, self.desired, &keys_failed);
                 observer.planned(&planned.plan);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use atsprov_emulator::{Config, RunningEmulator};
 use atsprov_model::manifest::{self, Manifest, Overrides};
-use atsprov_model::plan::Action;
+use atsprov_model::plan::{Action, Options};
 use atsprov_model::report::{ErrorKind, Report, ReportItem, Status};
 use atsprov_model::wire::PatchOp;
 use atsprov_model::{DesiredConnection, Secret};
@@ -58,9 +58,12 @@ fn desired(names: &[&str], key: &str) -> Vec<DesiredConnection> {
 }
 
 async fn plan_for(client: &Client, want: &[DesiredConnection]) -> Planned {
-    let planned = make_plan(client, want, &["prod".to_owned()], false)
-        .await
-        .unwrap();
+    let sandboxes = ["prod".to_owned()];
+    let options = Options {
+        sandboxes: &sandboxes,
+        ..Options::default()
+    };
+    let planned = make_plan(client, want, options).await.unwrap();
     assert!(planned.plan.errors.is_empty(), "{:?}", planned.plan.errors);
     planned
 }
@@ -251,6 +254,7 @@ async fn run_apply(
         desired: &desired,
         sandboxes: &sandboxes,
         prune,
+        owner: None,
         verify,
         dry_run: false,
         options: ApplyOptions {
