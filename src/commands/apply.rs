@@ -9,7 +9,7 @@ use atsprov_model::manifest::Overrides;
 use atsprov_model::plan::Plan;
 use atsprov_model::render;
 use atsprov_model::report::ItemError;
-use atsprov_runner::{ApplyOptions, ApplyRun, KeyCheck, Observer, ReportFormat, Signals};
+use atsprov_runner::{ApplyOptions, ApplyRun, KeyCheck, Observer, ReportFormat};
 
 use crate::cli::{ApplyArgs, GlobalArgs, ReportFormatArg};
 use crate::commands::{
@@ -101,12 +101,9 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
             progress: progress_mode(global),
         },
     };
-    let result = runtime.block_on(async {
-        // Listening from the start: even an interrupt while the live state
-        // is read ends with a report.
-        let signals = Signals::listen();
-        run.run(&screen, signals.interrupt()).await
-    });
+    // Signals are listened to from the start: even an interrupt while the
+    // live state is read ends with a report.
+    let result = runtime.block_on(run.run_with_signals(&screen));
 
     let report = &result.report;
     let mut write_failed = false;

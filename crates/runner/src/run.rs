@@ -57,6 +57,13 @@ pub struct ApplyResult {
 }
 
 impl ApplyRun<'_> {
+    /// [`run`](Self::run) with the process's signals (Ctrl-C, SIGTERM,
+    /// SIGHUP) as the interrupt, listened to from the start.
+    pub async fn run_with_signals(self, observer: &dyn Observer) -> ApplyResult {
+        let signals = crate::Signals::listen();
+        self.run(observer, signals.interrupt()).await
+    }
+
     /// Runs the whole `apply` and assembles the report. Signals are watched
     /// through `interrupt` from the start (see [`Signals`](crate::Signals)), so an
     /// interrupt during the key check or the planning still ends in a report.
