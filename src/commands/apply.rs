@@ -77,6 +77,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
     let reports = report_targets(&args)?;
     let overrides = Overrides {
         concurrency: args.concurrency,
+        ..Overrides::default()
     };
     let target = load_target(global, &args.target, &overrides)?;
     let client = client(&target.manifest)?;
@@ -93,7 +94,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
         desired: &target.desired,
         sandboxes: &target.sandboxes,
         prune: args.target.prune,
-        owner: None,
+        owner: target.manifest.owner.as_deref(),
         verify: args.target.verify,
         dry_run: args.dry_run,
         options: ApplyOptions {

@@ -24,7 +24,7 @@ pub(crate) fn run(global: &GlobalArgs, args: PlanArgs, color: bool) -> Outcome {
         };
         let options = atsprov_model::plan::Options {
             prune: args.target.prune,
-            owner: None,
+            owner: target.manifest.owner.as_deref(),
             sandboxes: &target.sandboxes,
         };
         let planned = atsprov_runner::make_plan(&client, &target.desired, options)

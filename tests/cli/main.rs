@@ -5,6 +5,7 @@ mod apply;
 mod common;
 mod emu;
 mod plan;
+mod safety;
 mod streams;
 mod usage;
 mod validate;
