@@ -319,7 +319,7 @@ impl Checker<'_> {
         match url.scheme() {
             "https" => Some(url),
             "http" if !loopback_http => Some(url),
-            "http" if is_loopback(&url) => Some(url),
+            "http" if crate::url_policy::is_loopback(&url) => Some(url),
             "http" => {
                 self.error_hint(
                     path,
@@ -1046,14 +1046,4 @@ struct Defaults {
     sandboxes: Option<Vec<String>>,
     description: Option<String>,
     concurrency: Option<u32>,
-}
-
-/// True for 127.0.0.0/8, ::1 and `localhost`.
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
