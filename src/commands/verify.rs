@@ -50,7 +50,10 @@ pub(crate) async fn check_keys(
                             name: account.name.clone(),
                             account: target.account.clone(),
                             endpoint: target.endpoint.to_string(),
-                            error: result.err().map(|e| e.to_string()),
+                            error: result.err().map(|e| match e.hint() {
+                                Some(hint) => format!("{e}; {hint}"),
+                                None => e.to_string(),
+                            }),
                         }
                     }
                     Err(error) => KeyCheck {

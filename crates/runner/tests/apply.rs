@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use atsprov_emulator::{Config, RunningEmulator};
+use atsprov_model::manifest::Auth;
 use atsprov_model::plan::{Action, Plan, plan};
 use atsprov_model::report::Status;
 use atsprov_model::wire::PatchOp;
 use atsprov_model::{DesiredConnection, Secret};
 use atsprov_runner::{ApplyOptions, Interrupt, ProgressMode, apply, read_live};
-use atsprov_transport::{AuthConfig, Client, ClientConfig};
+use atsprov_transport::{Client, ClientConfig};
 
 const ORG: &str = "RUNNER0123456789ABCDEF01@AdobeOrg";
 
@@ -19,7 +20,7 @@ fn client(emu: &RunningEmulator, api_key: &str) -> Client {
         emu.flow_url().parse().unwrap(),
         ORG,
         api_key,
-        AuthConfig::ClientCredentials {
+        Auth::ClientCredentials {
             token_url: emu.token_url().parse().unwrap(),
             client_secret: Secret::new("runner-test-secret"),
             scopes: vec!["openid".into()],
