@@ -107,7 +107,6 @@ enum Attempt {
     Retry {
         error: Error,
         retry_after: Option<Duration>,
-        congested: bool,
     },
     Fail(Error),
 }
@@ -175,29 +174,20 @@ impl Sender {
                 sandbox = exchange.sandbox,
                 attempt,
             );
-            let (error, retry_after, congested) =
-                match self.attempt(exchange).instrument(span).await {
-                    Attempt::Done(body) => {
-                        return Ok(Answer {
-                            body,
-                            attempts: attempt,
-                        });
-                    }
-                    Attempt::Fail(error) => return Err(error.with_attempts(attempt)),
-                    Attempt::Retry {
-                        error,
-                        retry_after,
-                        congested,
-                    } => (error, retry_after, congested),
-                };
+            let (error, retry_after) = match self.attempt(exchange).instrument(span).await {
+                Attempt::Done(body) => {
+                    return Ok(Answer {
+                        body,
+                        attempts: attempt,
+                    });
+                }
+                Attempt::Fail(error) => return Err(error.with_attempts(attempt)),
+                Attempt::Retry { error, retry_after } => (error, retry_after),
+            };
             let delay = match self.delay_before_retry(attempt, started, retry_after) {
                 Some(delay) => delay,
                 None => return Err(error.with_attempts(attempt)),
             };
-            if congested {
-                // The server is overloaded or throttling: everyone waits, not only this call.
-                self.gate.close_until(Instant::now() + delay);
-            }
             bump(&self.counters.retries);
             debug!(
                 attempt,
@@ -276,23 +266,24 @@ impl Sender {
             return Attempt::Done(body);
         }
         let error = (exchange.read_error)(exchange, status, &headers, &body);
-        let congested = matches!(status, 429 | 500 | 502 | 503 | 504);
-        if congested {
-            bump(&self.counters.congested);
-        }
         let retry_after = retry_after(&headers);
+        if matches!(status, 429 | 500 | 502 | 503 | 504) {
+            // Congestion. The caller's limiter learns of it through the
+            // counter; when the server said how long to pause, every call of
+            // the client waits that long, not only this one, even when this
+            // one is not repeated (a create that got a 500). Without a
+            // `Retry-After` only this call backs off (with jitter), so
+            // scattered faults do not stall the whole client.
+            bump(&self.counters.congested);
+            if let Some(asked) = retry_after {
+                self.gate
+                    .close_until(Instant::now() + asked.min(self.retry.max_retry_after));
+            }
+        }
         match status {
             // Refusals: the request was not carried out, so even a create may repeat.
-            429 | 503 => Attempt::Retry {
-                error,
-                retry_after,
-                congested,
-            },
-            500 | 502 | 504 if exchange.repeatable => Attempt::Retry {
-                error,
-                retry_after,
-                congested,
-            },
+            429 | 503 => Attempt::Retry { error, retry_after },
+            500 | 502 | 504 if exchange.repeatable => Attempt::Retry { error, retry_after },
             // A crash or a gateway error after a create was sent: it may have been done.
             500 | 502 | 504 => {
                 let hint = "the connection may or may not have been created: list the sandbox before trying again";
@@ -405,7 +396,6 @@ impl Sender {
         Attempt::Retry {
             error,
             retry_after: None,
-            congested: false,
         }
     }
 }
@@ -504,6 +494,59 @@ mod tests {
             ("http://[::1]/", "http://[::1]:80"),
         ] {
             assert_eq!(origin(&Url::parse(url).unwrap()), expected);
+        }
+    }
+
+    fn exchange(url: Url, method: Method) -> Exchange<'static> {
+        Exchange {
+            operation: "create `n`".into(),
+            sandbox: Some("prod"),
+            service: Service::Flow,
+            repeatable: method != Method::POST,
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+            secrets: Vec::new(),
+            read_error: |exchange, status, headers, body| {
+                Error::from_answer(exchange.operation.clone(), status, headers, body, &[])
+            },
+        }
+    }
+
+    /// A create that got a 500 is not repeated, but the whole client backs
+    /// off: the gate closes for the pause the server asked for, and the
+    /// congestion counter the caller's limiter watches grows.
+    #[tokio::test]
+    async fn overload_closes_the_gate_even_when_the_call_is_not_repeated() {
+        use wiremock::{Mock, MockServer, ResponseTemplate, matchers::any};
+        for status in [429, 500, 502, 503, 504] {
+            let server = MockServer::start().await;
+            Mock::given(any())
+                .respond_with(ResponseTemplate::new(status).insert_header("retry-after", "600"))
+                .mount(&server)
+                .await;
+            let policy = RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            };
+            let sender = Sender::new(
+                policy,
+                Limits::default(),
+                Duration::from_secs(5),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+            let url = Url::parse(&server.uri()).unwrap();
+            let e = sender.send(&exchange(url, Method::POST)).await.unwrap_err();
+            let expected = match status {
+                429 => ErrorKind::RateLimited,
+                503 => ErrorKind::Server,
+                _ => ErrorKind::Ambiguous,
+            };
+            assert_eq!(e.kind(), expected, "{status}");
+            assert!(sender.gate.remaining(Instant::now()).is_some(), "{status}");
+            assert_eq!(sender.counters.congested.load(Ordering::Relaxed), 1);
         }
     }
 

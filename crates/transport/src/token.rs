@@ -18,9 +18,11 @@ use crate::request::{Exchange, Sender, Service};
 
 /// The longest lifetime believed: IMS tokens live 24 hours.
 const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
-/// Below this a token is used for the one call that fetched it and renewed
-/// for the next: sharing it would only hand out tokens that expire in flight.
-const MIN_SHARED_LIFETIME: Duration = Duration::from_secs(60);
+/// Below this (IMS speaks whole seconds: a lifetime of 0 or less) a token is
+/// used for the one call that fetched it and renewed for the next: sharing
+/// it would only hand out tokens that expired already. Each renewal serves a
+/// call, so a zero lifetime never spins.
+const MIN_SHARED_LIFETIME: Duration = Duration::from_secs(1);
 
 /// The lifetime IMS announced, clamped to `0..=24h` (a negative, zero or
 /// absurd value cannot overflow a clock or make a renewal loop).
@@ -75,7 +77,7 @@ impl TokenCache {
     }
 
     /// Stores a new token that lives `lifetime` (none: forever) and returns
-    /// it. A lifetime under a minute makes a token nobody else reuses.
+    /// it. A lifetime under a second makes a token nobody else reuses.
     pub(crate) fn install(&self, value: Secret, lifetime: Option<Duration>) -> Arc<Token> {
         let now = Instant::now();
         let renew_at = lifetime.map(|l| {
@@ -274,7 +276,7 @@ mod tests {
     #[test]
     fn short_lived_tokens_are_used_once() {
         let cache = TokenCache::new(None);
-        let token = cache.install(Secret::new("brief"), Some(Duration::from_secs(5)));
+        let token = cache.install(Secret::new("brief"), Some(Duration::from_millis(999)));
         assert_eq!(token.value.expose(), "brief", "the fetcher gets it");
         assert!(cache.fresh().is_none(), "nobody else reuses it");
         cache.install(Secret::new("long"), Some(Duration::from_secs(u64::MAX)));
