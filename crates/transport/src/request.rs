@@ -18,6 +18,7 @@ use url::Url;
 use crate::config::{Limits, RetryPolicy, USER_AGENT};
 use crate::error::{Error, ErrorKind};
 use crate::retry::{Gate, backoff, parse_retry_after};
+use crate::scrub::scrub;
 
 tokio::task_local! {
     static ATTEMPTS: Cell<u32>;
@@ -259,7 +260,10 @@ impl Sender {
         };
         debug!(
             status,
-            request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+            request_id = headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(|id| scrub(id, &exchange.secrets)),
             "answered"
         );
         if (200..300).contains(&status) {
@@ -450,10 +454,16 @@ pub(crate) fn cause_in_words(e: &reqwest::Error) -> &'static str {
         "timed out"
     } else if chain.contains("dns error") || chain.contains("lookup address") {
         "DNS lookup failed: check the host name"
-    } else if chain.contains("certificate")
-        || chain.contains("tls")
-        || chain.contains("handshake")
-        || chain.contains("invalid peer")
+    } else if [
+        "certificate",
+        "tls",
+        "handshake",
+        "invalid peer",
+        "corrupt message",
+        "fatal alert",
+    ]
+    .iter()
+    .any(|word| chain.contains(word))
     {
         "TLS handshake failed: check the URL and any proxy that intercepts TLS"
     } else if chain.contains("refused") {

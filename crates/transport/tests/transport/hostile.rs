@@ -384,3 +384,25 @@ async fn attempts_are_counted_per_item_retries_and_renewals_included() {
     // 1 token request, 2 refusals, the listing, the read.
     assert_eq!(attempts, 5);
 }
+
+/// https:// to a server that speaks plain HTTP: the TLS handshake fails,
+/// and the message says so (and where), not "could not reach".
+#[tokio::test]
+async fn a_failed_tls_handshake_is_named() {
+    let server = MockServer::start().await;
+    let port = server.address().port();
+    let mut config = config(&format!("https://127.0.0.1:{port}"), ready_token());
+    config.retry.max_attempts = 1;
+    let e = Client::new(config)
+        .unwrap()
+        .list_connections("prod")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+    assert_eq!(
+        e.message(),
+        format!(
+            "could not connect to https://127.0.0.1:{port} (TLS handshake failed: check the URL and any proxy that intercepts TLS)"
+        )
+    );
+}
