@@ -17,8 +17,8 @@ use wiremock::matchers::{
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use super::{
-    BASE, ETAG, TOKEN_PATH, client, config, credentials, first_token_a_then_b, item,
-    new_connection, ready_token, requests_to, silent_server, token_answer,
+    BASE, ETAG, TOKEN_PATH, client, config, credentials, first_token_a_then_b, ims_answers, item,
+    new_connection, page, ready_token, requests_to, silent_server, token_answer,
 };
 
 #[tokio::test]
@@ -191,7 +191,7 @@ async fn transient_failures_then_success() {
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .respond_with(page(vec![item("c1", "n")], None))
         .mount(&server)
         .await;
     let client = client(&server, ready_token());
@@ -250,7 +250,7 @@ async fn retry_after_is_capped() {
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .respond_with(page(vec![item("c1", "n")], None))
         .mount(&server)
         .await;
     let client = client(&server, ready_token());
@@ -273,7 +273,7 @@ async fn a_401_renews_the_token_once_and_repeats_the_call() {
         .await;
     Mock::given(method("GET"))
         .and(header("authorization", "Bearer token-b"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .respond_with(page(vec![item("c1", "n")], None))
         .mount(&server)
         .await;
     let client = client(&server, credentials(&server));
@@ -288,11 +288,7 @@ async fn a_401_renews_the_token_once_and_repeats_the_call() {
 #[tokio::test]
 async fn a_second_401_is_final() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_answer("token-a", 86399))
-        .mount(&server)
-        .await;
+    ims_answers(&server, token_answer("token-a", 86399)).await;
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(401)
@@ -334,7 +330,7 @@ async fn renewal_of_an_expired_token_is_single_flight() {
         .await;
     Mock::given(method("GET"))
         .and(header("authorization", "Bearer token-b"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .respond_with(page(vec![item("c1", "n")], None))
         .mount(&server)
         .await;
     let client = client(&server, credentials(&server));
@@ -366,7 +362,7 @@ async fn renewal_after_401s_is_single_flight() {
         .await;
     Mock::given(method("GET"))
         .and(header("authorization", "Bearer token-b"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .respond_with(page(vec![item("c1", "n")], None))
         .mount(&server)
         .await;
     let client = client(&server, credentials(&server));
@@ -405,13 +401,13 @@ async fn the_token_request_is_the_documented_form() {
 async fn a_wrong_client_secret_fails_at_once_and_stays_failed() {
     for status in [400, 401] {
         let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path(TOKEN_PATH))
-            .respond_with(ResponseTemplate::new(status).set_body_json(
+        ims_answers(
+            &server,
+            ResponseTemplate::new(status).set_body_json(
                 json!({"error": "invalid_client", "error_description": "invalid client_secret parameter"}),
-            ))
-            .mount(&server)
-            .await;
+            ),
+        )
+        .await;
         let client = client(&server, credentials(&server));
         let e = client.authenticate().await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unauthorized);
@@ -444,11 +440,7 @@ async fn token_requests_are_retried_on_server_errors() {
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_answer("token-a", 86399))
-        .mount(&server)
-        .await;
+    ims_answers(&server, token_answer("token-a", 86399)).await;
     let client = client(&server, credentials(&server));
     client.authenticate().await.unwrap();
     assert_eq!(client.stats().token_requests, 3);
@@ -865,13 +857,13 @@ async fn codes_messages_request_ids_and_hints_in_every_shape() {
 #[tokio::test]
 async fn an_ims_scope_refusal_says_where_to_look() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(400).set_body_json(
+    ims_answers(
+        &server,
+        ResponseTemplate::new(400).set_body_json(
             json!({"error": "invalid_scope", "error_description": "scope session is not allowed"}),
-        ))
-        .mount(&server)
-        .await;
+        ),
+    )
+    .await;
     let e = client(&server, credentials(&server))
         .authenticate()
         .await
