@@ -54,7 +54,7 @@ pub(crate) fn load_target(
                 chosen.push(name.clone());
             }
         }
-        chosen.sort();
+        chosen.sort_by_key(|s| atsprov_model::plan::rank(&declared, s));
         chosen
     };
     let desired = manifest
@@ -104,11 +104,16 @@ pub(crate) async fn make_plan(
             None => anyhow!("could not authenticate: {err}"),
         })?;
     let (live, errors) = atsprov_runner::read_live(client, &target.sandboxes).await;
+    let options = atsprov_model::plan::Options {
+        prune,
+        owner: None,
+        sandboxes: &target.sandboxes,
+    };
     Ok(atsprov_model::plan::plan(
         &target.desired,
         &live,
         errors,
-        prune,
+        options,
     ))
 }
 

@@ -39,12 +39,10 @@ impl UrlRefusal {
     /// What to do about it, one short sentence.
     pub fn hint(&self) -> &'static str {
         match self {
-            UrlRefusal::Credentials => {
-                "remove the `user:password@` part; credentials go in the auth settings"
-            }
-            UrlRefusal::NoHost | UrlRefusal::Scheme { .. } => "use an https:// URL",
+            UrlRefusal::Credentials => "remove the `user:password@` part",
+            UrlRefusal::NoHost | UrlRefusal::Scheme { .. } => "use an https URL",
             UrlRefusal::PlainHttp { .. } => {
-                "use https:// (plain http:// is accepted only for 127.0.0.0/8, ::1 and localhost)"
+                "use https (plain http is accepted for 127.0.0.0/8, ::1 and localhost)"
             }
         }
     }

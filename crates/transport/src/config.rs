@@ -159,7 +159,7 @@ mod tests {
             e.to_string().contains("`http://platform.adobe.io/x`"),
             "{e}"
         );
-        assert!(e.hint().unwrap().contains("use https://"), "{e:?}");
+        assert!(e.hint().unwrap().contains("use https"), "{e:?}");
         let e = check_url(
             "endpoint",
             &Url::parse("https://user:pw@example.com/").unwrap(),

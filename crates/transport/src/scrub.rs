@@ -2,6 +2,8 @@
 //! to show: the secrets a call carried, and anything that looks like an
 //! account key, a SAS, a client secret or an access token.
 
+use atsprov_model::connstr::{self, Segment};
+
 /// What replaces a secret.
 const BLANK: &str = "***";
 
@@ -11,14 +13,13 @@ const BLANK: &str = "***";
 /// key is found even in a string the strict parser would refuse.
 pub(crate) fn connection_string_secrets(text: &str) -> Vec<&str> {
     let mut secrets = vec![text];
-    for segment in text.split(';') {
-        let Some((key, value)) = segment.split_once('=') else {
+    for segment in connstr::segments(text) {
+        let Segment::Pair { key, value } = segment else {
             continue;
         };
-        if !key.trim().eq_ignore_ascii_case("AccountKey") {
+        if !key.eq_ignore_ascii_case("AccountKey") {
             continue;
         }
-        let value = value.trim();
         secrets.push(value);
         let unpadded = value.trim_end_matches('=');
         if unpadded != value {

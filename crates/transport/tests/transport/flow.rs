@@ -685,10 +685,7 @@ async fn a_refused_connection_is_retried_even_for_a_create() {
 fn plain_http_is_refused_for_hosts_that_are_not_loopback() {
     let refused = Client::new(config("http://platform.adobe.io", ready_token())).unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Config);
-    assert!(
-        refused.hint().unwrap().contains("use https://"),
-        "{refused}"
-    );
+    assert!(refused.hint().unwrap().contains("use https"), "{refused}");
 
     let auth = Auth::ClientCredentials {
         token_url: Url::parse("http://ims-na1.adobelogin.com/ims/token/v3").unwrap(),
