@@ -385,6 +385,7 @@ struct BuiltInDefaults {
     description: &'static str,
     sandboxes: &'static [&'static str],
     concurrency: u32,
+    max_deletes: u32,
 }
 
 impl Default for BuiltIn {
@@ -401,6 +402,7 @@ impl Default for BuiltIn {
                 description: super::DEFAULT_DESCRIPTION,
                 sandboxes: &super::DEFAULT_SANDBOXES,
                 concurrency: super::DEFAULT_CONCURRENCY,
+                max_deletes: super::DEFAULT_MAX_DELETES,
             },
         }
     }

@@ -180,6 +180,7 @@ fn environment_overrides_the_file_and_flags_override_the_environment() {
             &env,
             &Overrides {
                 concurrency: Some(3),
+                ..Overrides::default()
             },
         )
         .unwrap();
@@ -196,6 +197,7 @@ fn errors_name_the_environment_variable_or_flag_they_came_from() {
         &env,
         &Overrides {
             concurrency: Some(0),
+            ..Overrides::default()
         },
     ));
     assert_eq!(errs.len(), 3, "{errs:#?}");
