@@ -9,10 +9,10 @@ pub(crate) mod verify;
 
 use anyhow::anyhow;
 use atsprov_model::DesiredConnection;
-use atsprov_model::manifest::{self, Auth, Manifest, Overrides};
+use atsprov_model::manifest::{self, Manifest, Overrides};
 use atsprov_model::plan::Plan;
 use atsprov_runner::{KeyCheck, ProgressMode};
-use atsprov_transport::{AuthConfig, Client, ClientConfig};
+use atsprov_transport::{Client, ClientConfig};
 
 use crate::cli::{GlobalArgs, LogFormat, TargetArgs};
 use crate::exit::Failure;
@@ -73,23 +73,11 @@ pub(crate) fn load_target(
 
 /// The API client for a manifest.
 pub(crate) fn client(manifest: &Manifest) -> Result<Client, Failure> {
-    let auth = match &manifest.auth {
-        Auth::AccessToken(token) => AuthConfig::AccessToken(token.clone()),
-        Auth::ClientCredentials {
-            token_url,
-            client_secret,
-            scopes,
-        } => AuthConfig::ClientCredentials {
-            token_url: token_url.clone(),
-            client_secret: client_secret.clone(),
-            scopes: scopes.clone(),
-        },
-    };
     let config = ClientConfig::new(
         manifest.platform.endpoint.clone(),
         manifest.platform.org_id.clone(),
         manifest.platform.api_key.clone(),
-        auth,
+        manifest.auth.clone(),
     );
     Client::new(config).map_err(|err| Failure::Invalid(anyhow!("{err}")))
 }

@@ -18,6 +18,7 @@ pub mod render;
 pub mod report;
 pub mod secret;
 pub mod sharedkey;
+pub mod url_policy;
 pub mod wire;
 
 pub use desired::DesiredConnection;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use atsprov_emulator::{Config, RunningEmulator};
-use atsprov_model::manifest::{self, Manifest, Overrides};
+use atsprov_model::manifest::{self, Auth, Manifest, Overrides};
 use atsprov_model::plan::{Action, Options};
 use atsprov_model::report::{ErrorKind, Report, ReportItem, Status};
 use atsprov_model::wire::PatchOp;
@@ -17,7 +17,7 @@ use atsprov_runner::{
     ApplyOptions, ApplyResult, ApplyRun, Interrupt, Observer, Planned, ProgressMode, Unobserved,
     apply, make_plan,
 };
-use atsprov_transport::{AuthConfig, Client, ClientConfig};
+use atsprov_transport::{Client, ClientConfig};
 use tokio::sync::watch;
 
 const ORG: &str = "RUNNER0123456789ABCDEF01@AdobeOrg";
@@ -29,7 +29,7 @@ fn client(emu: &RunningEmulator, api_key: &str) -> Client {
         emu.flow_url().parse().unwrap(),
         ORG,
         api_key,
-        AuthConfig::ClientCredentials {
+        Auth::ClientCredentials {
             token_url: emu.token_url().parse().unwrap(),
             client_secret: Secret::new("runner-test-secret"),
             scopes: vec!["openid".into()],

@@ -413,3 +413,45 @@ fn nesting_deeper_than_the_limit_is_an_error_at_its_place() {
     };
     assert_eq!(scopes.len(), 2);
 }
+
+/// The loader takes exactly the URLs the transport sends to: every URL key
+/// (`platform.endpoint`, `auth.token_url`, `table_endpoint`) goes through
+/// `url_policy`.
+#[test]
+fn every_url_key_follows_the_one_url_policy() {
+    let cases = [
+        ("https://x.example/p", true),
+        ("http://localhost.:1/p", true),
+        ("http://[::ffff:127.0.0.1]:1/p", true),
+        ("http://[::1]:1/p", true),
+        ("http://127.0.0.2:1/p", true),
+        ("http://10.0.0.1/p", false),
+        ("http://app.localhost/p", false),
+        ("http://localhost.example.com/p", false),
+        ("http://0.0.0.0/p", false),
+    ];
+    for (url, accepted) in cases {
+        assert_eq!(
+            crate::url_policy::check(&url::Url::parse(url).unwrap()).is_ok(),
+            accepted,
+            "{url}"
+        );
+        let manifest = GOOD.replacen(
+            "account_key  = { env = \"TEST_KEY\" }\n",
+            &format!("account_key  = {{ env = \"TEST_KEY\" }}\ntable_endpoint = \"{url}\"\n"),
+            1,
+        );
+        let fx = Fixture::new(&manifest);
+        let mut env = base_env();
+        env.push(("ATSPROV_PLATFORM__ENDPOINT", url));
+        env.push(("ATSPROV_AUTH__TOKEN_URL", url));
+        let result = fx.load(&env, &Overrides::default());
+        if accepted {
+            result.unwrap();
+        } else {
+            let errs = errors(result);
+            assert_eq!(errs.len(), 3, "{url}: {errs:#?}");
+            assert!(errs.iter().all(|e| e.contains("loopback")), "{errs:#?}");
+        }
+    }
+}
