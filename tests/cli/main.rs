@@ -3,8 +3,10 @@
 
 mod apply;
 mod common;
+mod docs;
 mod emu;
 mod plan;
+mod schema;
 mod usage;
 mod validate;
 mod verify;

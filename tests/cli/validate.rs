@@ -305,3 +305,48 @@ fn the_example_configs_are_valid() {
         assert_no_secret(&run, &what);
     }
 }
+
+#[test]
+fn json_logs_carry_each_diagnostic_as_one_line_with_its_position() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/manifests/bad/06-unknown-account-key.toml");
+    let out = common::run(
+        common::atsprov()
+            .args(["--log-format", "json", "validate"])
+            .arg(&path)
+            .env("ATSPROV_DEFAULTS__CONCURRENCY", "0"),
+    );
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert!(out.stdout.is_empty(), "{}", out.transcript());
+    let mut lines: Vec<serde_json::Value> = Vec::new();
+    for line in out.stderr.lines() {
+        if line.starts_with('{') {
+            lines.push(serde_json::from_str(line).unwrap());
+        } else {
+            assert!(
+                line.starts_with("error: manifest ") && line.ends_with("is invalid: 5 errors"),
+                "only the closing line is not JSON: `{line}`"
+            );
+        }
+    }
+    assert_eq!(lines.len(), 5, "{}", out.stderr);
+    let by_key = |key: &str| {
+        lines
+            .iter()
+            .find(|l| l["key"] == key)
+            .unwrap_or_else(|| panic!("no line for `{key}`: {}", out.stderr))
+    };
+    let misspelt = by_key("accounts[0].acount_name");
+    assert_eq!(misspelt["level"], "ERROR");
+    assert_eq!(misspelt["file"], path.display().to_string());
+    assert_eq!(misspelt["line"], 10);
+    assert_eq!(misspelt["column"], 1);
+    assert_eq!(
+        misspelt["message"],
+        "unknown key `acount_name` in `accounts[0]`"
+    );
+    assert_eq!(misspelt["hint"], "did you mean `account_name`?");
+    let from_env = by_key("defaults.concurrency");
+    assert_eq!(from_env["env"], "ATSPROV_DEFAULTS__CONCURRENCY");
+    assert!(from_env.get("file").is_none(), "{from_env}");
+}

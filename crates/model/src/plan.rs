@@ -1,8 +1,9 @@
 //! The plan: a pure function of (desired, live) that says, per connection,
-//! what `apply` would do. See "Plan semantics" in PRODUCT.md.
+//! what `apply` would do. See `docs/formats.md` and `docs/operations.md`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::desired::DesiredConnection;
@@ -10,7 +11,7 @@ use crate::ownership;
 use crate::wire::Connection;
 
 /// What happens to one connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// Declared, absent: create it.
@@ -47,7 +48,7 @@ impl Action {
 }
 
 /// A field an update changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Field {
     /// The user's description text (or the ownership marker on adoption).
@@ -88,7 +89,7 @@ pub struct Change {
 }
 
 /// How many changes of each action a plan holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Summary {
     /// Connections to create.
     pub create: usize,
@@ -113,7 +114,7 @@ impl Summary {
 }
 
 /// A sandbox whose live state could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct SandboxError {
     /// The sandbox.
     pub sandbox: String,

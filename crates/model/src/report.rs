@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::plan::{Action, place};
@@ -13,7 +14,7 @@ use crate::render::md_cell;
 pub const REPORT_SCHEMA: &str = "atsprov.report/v1";
 
 /// What became of one item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// Created.
@@ -55,7 +56,7 @@ impl Status {
 }
 
 /// One item of the report: one desired connection, or one orphan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ReportItem {
     /// The sandbox.
     pub sandbox: String,
@@ -77,7 +78,7 @@ pub struct ReportItem {
 }
 
 /// Counts per status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ReportSummary {
     /// Every item.
     pub total: usize,
@@ -126,10 +127,13 @@ impl ReportSummary {
     }
 }
 
-/// The whole report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What `apply --report FILE.json` writes: what became of every declared
+/// connection and every orphan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(title = "atsprov report")]
 pub struct Report {
-    /// Always [`REPORT_SCHEMA`].
+    /// Always `atsprov.report/v1`; later versions of v1 only add fields.
+    #[schemars(extend("const" = REPORT_SCHEMA))]
     pub schema: &'static str,
     /// RFC 3339, UTC, milliseconds.
     pub started_at: String,
