@@ -6,6 +6,7 @@ mod common;
 mod docs;
 mod emu;
 mod plan;
+mod schedule;
 mod schema;
 mod usage;
 mod validate;
