@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use atsprov_model::connstr::{self, Segment};
 use atsprov_model::wire::{
     ATS_AUTH_SPEC_NAME, ATS_CONNECTION_SPEC_ID, ATS_CONNECTION_SPEC_VERSION,
 };
@@ -313,13 +314,15 @@ fn mask_params(params: &Map<String, Value>) -> Map<String, Value> {
 
 fn mask_connection_string(text: &str) -> String {
     let mut out = Vec::new();
-    for segment in text.split(';').filter(|s| !s.trim().is_empty()) {
-        let Some((key, value)) = segment.split_once('=') else {
-            return MASK.to_owned();
+    for segment in connstr::segments(text) {
+        let (key, value) = match segment {
+            Segment::Blank => continue,
+            Segment::Bare => return MASK.to_owned(),
+            Segment::Pair { key, value } => (key, value),
         };
         if PLAIN_SEGMENTS
             .iter()
-            .any(|plain| plain.eq_ignore_ascii_case(key.trim()))
+            .any(|plain| plain.eq_ignore_ascii_case(key))
         {
             out.push(format!("{key}={value}"));
         } else {
@@ -331,9 +334,12 @@ fn mask_connection_string(text: &str) -> String {
 
 /// The segments of a connection string, keys as written; `None` when a segment has no `=`.
 fn segments(text: &str) -> Option<Vec<(&str, &str)>> {
-    text.split(';')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.split_once('=').map(|(k, v)| (k.trim(), v.trim())))
+    connstr::segments(text)
+        .filter_map(|segment| match segment {
+            Segment::Blank => None,
+            Segment::Bare => Some(None),
+            Segment::Pair { key, value } => Some(Some((key, value))),
+        })
         .collect()
 }
 

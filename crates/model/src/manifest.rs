@@ -6,8 +6,11 @@
 //! at once, each with the file position (or the environment variable or flag)
 //! its value came from.
 
+mod bounded;
 mod check;
 mod source;
+
+pub use bounded::{MAX_MANIFEST_BYTES, MAX_NESTING, MAX_SECRET_BYTES};
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -25,8 +28,16 @@ pub const DEFAULT_SANDBOXES: [&str; 1] = ["prod"];
 pub const DEFAULT_CONCURRENCY: u32 = 8;
 /// The highest concurrency accepted.
 pub const MAX_CONCURRENCY: u32 = 256;
-/// The OAuth scopes requested when `[auth]` does not list any.
-pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "AdobeID", "read_organizations"];
+/// The OAuth scopes requested when `[auth]` does not list any: the set the
+/// Adobe Developer Console gives an OAuth Server-to-Server credential for
+/// Experience Platform APIs.
+pub const DEFAULT_SCOPES: [&str; 5] = [
+    "openid",
+    "AdobeID",
+    "read_organizations",
+    "additional_info.projectedProductContext",
+    "session",
+];
 
 /// Values from the command line, layered last.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,7 +110,8 @@ pub struct Account {
 }
 
 impl Manifest {
-    /// One desired connection per (sandbox, account), sorted by (sandbox, name).
+    /// One desired connection per (sandbox, account), sorted by sandbox (in
+    /// the manifest's order, [`Manifest::sandboxes`]), then name.
     pub fn desired(&self) -> Vec<DesiredConnection> {
         let mut desired: Vec<DesiredConnection> = self
             .accounts
@@ -119,14 +131,25 @@ impl Manifest {
                 })
             })
             .collect();
-        desired.sort_by(|a, b| (&a.sandbox, &a.name).cmp(&(&b.sandbox, &b.name)));
+        let order = self.sandboxes();
+        desired.sort_by(|a, b| {
+            (crate::plan::rank(&order, &a.sandbox), &a.name)
+                .cmp(&(crate::plan::rank(&order, &b.sandbox), &b.name))
+        });
         desired
     }
 
-    /// Every sandbox the manifest names, sorted, each once.
+    /// Every sandbox the manifest names, each once, in the order they first
+    /// appear (walking `[[accounts]]` in file order): the order in which
+    /// plans are shown and sandboxes are applied (e.g. stage before prod).
     pub fn sandboxes(&self) -> Vec<String> {
-        let set: BTreeSet<&String> = self.accounts.iter().flat_map(|a| &a.sandboxes).collect();
-        set.into_iter().cloned().collect()
+        let mut seen = BTreeSet::new();
+        self.accounts
+            .iter()
+            .flat_map(|a| &a.sandboxes)
+            .filter(|s| seen.insert(s.as_str()))
+            .cloned()
+            .collect()
     }
 }
 
@@ -195,5 +218,7 @@ impl Environment {
     }
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;

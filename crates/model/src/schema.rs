@@ -131,7 +131,7 @@ pub struct AuthSection {
     pub client_secret: Option<SecretValue>,
     /// The OAuth scopes asked for, sent comma-separated.
     #[schemars(extend("default" = crate::manifest::DEFAULT_SCOPES))]
-    #[schemars(inner(regex(pattern = r"^\S+$")))]
+    #[schemars(length(min = 1), inner(regex(pattern = r"^\S+$")))]
     pub scopes: Option<Vec<String>>,
     /// A ready bearer token, instead of `client_secret` (it expires: not for unattended runs).
     pub access_token: Option<SecretValue>,
