@@ -117,7 +117,7 @@ pub(crate) async fn make_plan(
     let (live, errors) = atsprov_runner::read_live(client, &target.sandboxes).await;
     let options = atsprov_model::plan::Options {
         prune,
-        owner: None,
+        owner: target.manifest.owner.as_deref(),
         sandboxes: &target.sandboxes,
     };
     Ok(atsprov_model::plan::plan(

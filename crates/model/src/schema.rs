@@ -11,7 +11,9 @@ use schemars::transform::RecursiveTransform;
 use schemars::{JsonSchema, Schema};
 use serde_json::Value;
 
-use crate::manifest::{DEFAULT_CONCURRENCY, DEFAULT_DESCRIPTION, MAX_CONCURRENCY};
+use crate::manifest::{
+    DEFAULT_CONCURRENCY, DEFAULT_DESCRIPTION, DEFAULT_MAX_DELETES, MAX_CONCURRENCY, MAX_MAX_DELETES,
+};
 
 /// Which schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +93,11 @@ fn no_null(schema: &mut Schema) {
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields, title = "atsprov manifest")]
 pub struct ManifestFile {
+    /// The set of connections this manifest manages: written into each
+    /// connection's marker, so that several manifests (teams) can share a
+    /// sandbox and each one's plan, prune and dedupe touch only its own.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    pub owner: Option<String>,
     /// Where the API is and who calls it. `org_id` and `api_key` are
     /// required, here or from the environment.
     pub platform: Option<PlatformSection>,
@@ -150,6 +157,13 @@ pub struct DefaultsSection {
     /// The most API calls in flight at once (`apply --concurrency` wins).
     #[schemars(range(min = 1, max = MAX_CONCURRENCY), extend("default" = DEFAULT_CONCURRENCY))]
     pub concurrency: Option<u32>,
+    /// A pruning `apply` that would delete more connections than this
+    /// deletes nothing (`--max-deletes` wins).
+    #[schemars(
+        range(min = 0, max = MAX_MAX_DELETES),
+        extend("default" = DEFAULT_MAX_DELETES)
+    )]
+    pub max_deletes: Option<u32>,
 }
 
 /// One `[[accounts]]` table: either `account_name` and `account_key`, or

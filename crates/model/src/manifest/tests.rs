@@ -164,6 +164,7 @@ fn environment_overrides_the_file_and_flags_override_the_environment() {
         "http://127.0.0.1:8080/data/foundation/flowservice",
     ));
     env.push(("ATSPROV_DEFAULTS__CONCURRENCY", "16"));
+    env.push(("ATSPROV_DEFAULTS__MAX_DELETES", "3"));
     env.push(("ATSPROV_PLATFORM__API_KEY", "0042"));
     // A secret variable without `__` is not a layer key.
     env.push(("ATSPROV_DEMO_ACCOUNT_KEY", KEY));
@@ -173,6 +174,7 @@ fn environment_overrides_the_file_and_flags_override_the_environment() {
         "http://127.0.0.1:8080/data/foundation/flowservice"
     );
     assert_eq!(m.concurrency, 16);
+    assert_eq!(m.max_deletes, 3);
     assert_eq!(m.platform.api_key, "0042");
 
     let m = fx
@@ -180,6 +182,7 @@ fn environment_overrides_the_file_and_flags_override_the_environment() {
             &env,
             &Overrides {
                 concurrency: Some(3),
+                ..Overrides::default()
             },
         )
         .unwrap();
@@ -196,6 +199,7 @@ fn errors_name_the_environment_variable_or_flag_they_came_from() {
         &env,
         &Overrides {
             concurrency: Some(0),
+            ..Overrides::default()
         },
     ));
     assert_eq!(errs.len(), 3, "{errs:#?}");
