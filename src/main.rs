@@ -26,6 +26,7 @@ fn main() -> ExitCode {
     };
     let color = output::resolve_color(cli.global.color);
     logging::init(&cli.global, color);
+    output::use_json_logs(cli.global.log_format == cli::LogFormat::Json);
     let outcome = match cli.command {
         Command::Validate(args) => commands::validate::run(&cli.global, args),
         Command::Plan(args) => commands::plan::run(&cli.global, args, color),

@@ -318,17 +318,19 @@ fn json_logs_carry_each_diagnostic_as_one_line_with_its_position() {
     );
     assert_eq!(out.code, 3, "{}", out.transcript());
     assert!(out.stdout.is_empty(), "{}", out.transcript());
-    let mut lines: Vec<serde_json::Value> = Vec::new();
-    for line in out.stderr.lines() {
-        if line.starts_with('{') {
-            lines.push(serde_json::from_str(line).unwrap());
-        } else {
-            assert!(
-                line.starts_with("error: manifest ") && line.ends_with("is invalid: 5 errors"),
-                "only the closing line is not JSON: `{line}`"
-            );
-        }
-    }
+    let mut lines: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): `{line}`"))
+        })
+        .collect();
+    let closing = lines.pop().expect("a closing line");
+    assert_eq!(closing["level"], "ERROR");
+    assert_eq!(
+        closing["message"],
+        format!("manifest `{}` is invalid: 5 errors", path.display())
+    );
     assert_eq!(lines.len(), 5, "{}", out.stderr);
     let by_key = |key: &str| {
         lines
