@@ -75,6 +75,35 @@ pub(crate) enum Command {
     Verify(VerifyArgs),
     /// Run a local Flow Service + IMS emulator, for demos, rehearsals and tests
     Emulator(EmulatorArgs),
+    /// Print the JSON Schema of the manifest, the JSON plan or the JSON report
+    Schema(SchemaArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SchemaArgs {
+    /// Which schema
+    #[arg(value_enum)]
+    pub(crate) kind: SchemaKind,
+}
+
+/// `schema KIND`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SchemaKind {
+    /// The TOML manifest (for taplo / Even Better TOML: `#:schema` directive)
+    Manifest,
+    /// `plan --format json`
+    Plan,
+    /// `apply --report FILE.json`
+    Report,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

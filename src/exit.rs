@@ -1,4 +1,4 @@
-//! Exit codes (the documented contract: 0, 1, 2, 3, 64, 130) and how errors map to them.
+//! Exit codes (`docs/commands.md`) and how errors map to them.
 
 use std::process::ExitCode;
 

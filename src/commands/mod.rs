@@ -2,6 +2,7 @@
 //! loading the manifest, the client, the runtime, and showing what runner returns.
 
 pub(crate) mod apply;
+pub(crate) mod docs;
 pub(crate) mod emulator;
 pub(crate) mod plan;
 pub(crate) mod validate;
@@ -35,9 +36,10 @@ pub(crate) fn load_target(
         validate::invalid(global, &target.manifest.display().to_string(), diagnostics)
     })?;
     if !global.quiet {
-        for warning in &manifest.warnings {
-            crate::output::stderr(&format!("{warning}\n\n"));
-        }
+        let warnings = manifest::Diagnostics {
+            items: manifest.warnings.clone(),
+        };
+        validate::print_diagnostics(global, &warnings);
     }
     let declared = manifest.sandboxes();
     let sandboxes = if target.sandboxes.is_empty() {

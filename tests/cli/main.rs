@@ -3,10 +3,13 @@
 
 mod apply;
 mod common;
+mod docs;
 mod emu;
 mod plan;
 mod safety;
 mod streams;
+mod schedule;
+mod schema;
 mod usage;
 mod validate;
 mod verify;

@@ -23,7 +23,7 @@ fn redact(text: &str, dir: &Path) -> String {
 /// - `adopted`: someone else's, `adopt = true` (update, taken over)
 /// - `twice`: two live connections with that name (conflict)
 /// - `dropped`: managed, no longer declared (orphan, or delete with --prune)
-fn every_situation(
+pub(crate) fn every_situation(
     emu: &Emulator,
     dir: &Path,
 ) -> (std::path::PathBuf, Vec<(&'static str, String)>) {

@@ -1,6 +1,7 @@
 //! The team's habits written down: `cargo xtask ci`, `cargo xtask demo`, `cargo xtask bench`,
 //! `cargo xtask fuzz`.
 
+mod docs;
 mod generate;
 mod proc;
 
@@ -19,15 +20,19 @@ fn main() -> Result<()> {
         Some("demo") => demo(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
+        Some("schemas") => docs::write(docs::Set::Schemas),
+        Some("man") => docs::write(docs::Set::Man),
+        Some("check-generated") => docs::check(&[docs::Set::Schemas, docs::Set::Man]),
         _ => bail!(
-            "usage: cargo xtask <task>\n\n  ci     fmt check, clippy (warnings denied), every test, cargo doc (warnings denied)\n  demo   the emulator, then plan, apply and plan again\n  bench  release-build measurements; `bench NAME` runs one of validate, plan, apply, emulator\n  fuzz   seeded mutation runs over the manifest loader and the emulator; `fuzz N` runs N cases each (default {DEFAULT_FUZZ_CASES})"
+            "usage: cargo xtask <task>\n\n  ci               fmt check, generated docs up to date, clippy (warnings denied), every test, cargo doc (warnings denied)\n  schemas          write docs/schemas/*.schema.json from `atsprov schema`\n  man              write docs/man/*.1 from the CLI definitions\n  check-generated  fail when docs/schemas or docs/man differ from what the binary generates\n  demo             the emulator, then plan, apply and plan again\n  bench            release-build measurements; `bench NAME` runs one of validate, plan, apply, emulator\n  fuzz             seeded mutation runs over the manifest loader and the emulator; `fuzz N` runs N cases each (default {DEFAULT_FUZZ_CASES})"
         ),
     }
 }
 
-/// fmt check, clippy with warnings denied, then every test.
+/// fmt check, generated docs up to date, clippy with warnings denied, then every test.
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
+    docs::check(&[docs::Set::Schemas, docs::Set::Man])?;
     cargo(&[
         "clippy",
         "--workspace",

@@ -15,7 +15,7 @@
 //!
 //! # Fidelity choices
 //!
-//! Facts come from `shared/api/FLOW-SERVICE.md`. Where the facts name no error code,
+//! Facts come from Adobe's Flow Service documentation (`docs/real-aep.md`). Where it names no error code,
 //! the emulator uses its own, in the Flow Service shape:
 //!
 //! | code | when |

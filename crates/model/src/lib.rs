@@ -16,6 +16,7 @@ pub mod ownership;
 pub mod plan;
 pub mod render;
 pub mod report;
+pub mod schema;
 pub mod secret;
 pub mod sharedkey;
 pub mod url_policy;

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::escape::md_cell;
@@ -17,7 +18,7 @@ pub use item::{ErrorKind, ItemError, ReportItem};
 pub const REPORT_SCHEMA: &str = "atsprov.report/v1";
 
 /// What became of one item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// Created.
@@ -59,7 +60,7 @@ impl Status {
 }
 
 /// Counts per status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ReportSummary {
     /// Every item.
     pub total: usize,
@@ -108,10 +109,13 @@ impl ReportSummary {
     }
 }
 
-/// The whole report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What `apply --report FILE.json` writes: what became of every declared
+/// connection and every orphan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(title = "atsprov report")]
 pub struct Report {
-    /// Always [`REPORT_SCHEMA`].
+    /// Always `atsprov.report/v1`; later versions of v1 only add fields.
+    #[schemars(extend("const" = REPORT_SCHEMA))]
     pub schema: &'static str,
     /// RFC 3339, UTC, milliseconds.
     pub started_at: String,

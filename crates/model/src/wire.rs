@@ -1,6 +1,6 @@
 //! The Flow Service and IMS wire types: what goes over HTTP, as the API spells it.
 //!
-//! Facts: `shared/api/FLOW-SERVICE.md`. Reads never carry credentials, so
+//! Facts: Adobe's Flow Service documentation (see `docs/real-aep.md`). Reads never carry credentials, so
 //! [`Connection`] has no `auth` field at all: whatever a server returns there
 //! is dropped at parse time and cannot leak through `Debug` or a report.
 

@@ -433,7 +433,7 @@ impl<P: Provider> Provider for Named<P> {
 
 /// Keys whose environment values are parsed (arrays, integers, booleans);
 /// every other value stays a string, so an all-digit `api_key` stays a string.
-const PARSED_ENV_KEYS: [&str; 4] = ["concurrency", "sandboxes", "scopes", "adopt"];
+const PARSED_ENV_KEYS: [&str; 5] = ["concurrency", "max_deletes", "sandboxes", "scopes", "adopt"];
 
 /// The `ATSPROV_<SECTION>__<KEY>` layer and, for each key path, the variable it came from.
 ///

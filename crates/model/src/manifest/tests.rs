@@ -164,6 +164,7 @@ fn environment_overrides_the_file_and_flags_override_the_environment() {
         "http://127.0.0.1:8080/data/foundation/flowservice",
     ));
     env.push(("ATSPROV_DEFAULTS__CONCURRENCY", "16"));
+    env.push(("ATSPROV_DEFAULTS__MAX_DELETES", "3"));
     env.push(("ATSPROV_PLATFORM__API_KEY", "0042"));
     // A secret variable without `__` is not a layer key.
     env.push(("ATSPROV_DEMO_ACCOUNT_KEY", KEY));
@@ -173,6 +174,7 @@ fn environment_overrides_the_file_and_flags_override_the_environment() {
         "http://127.0.0.1:8080/data/foundation/flowservice"
     );
     assert_eq!(m.concurrency, 16);
+    assert_eq!(m.max_deletes, 3);
     assert_eq!(m.platform.api_key, "0042");
 
     let m = fx

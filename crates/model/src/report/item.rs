@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::DesiredConnection;
@@ -11,7 +12,7 @@ use crate::report::Status;
 
 /// Why an item failed or was skipped, as a small stable set (snake_case in
 /// JSON). New kinds may be added within `atsprov.report/v1`; none is renamed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The API answered with an error (a 4xx other than auth, a 5xx or a
@@ -76,7 +77,7 @@ impl ErrorKind {
 
 /// The `error` of a report item: what kind, a one-line message, and what
 /// the API said when it answered. Fields are absent when unknown; never a secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ItemError {
     /// What kind of failure.
     pub kind: ErrorKind,
@@ -141,7 +142,7 @@ impl fmt::Display for ItemError {
 }
 
 /// One item of the report: one desired connection, or one orphan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ReportItem {
     /// The sandbox.
     pub sandbox: String,
