@@ -123,13 +123,18 @@
 //! status is `dropped`); `connections` the connections stored now, over all sandboxes.
 
 mod app;
+mod error;
 mod faults;
+mod flow;
 mod listing;
+mod mask;
 mod patch;
-mod reply;
+mod server;
 mod stats;
 mod store;
 mod table;
+mod token;
+mod validate;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -170,6 +175,24 @@ pub struct Config {
     /// Storage accounts of the Table service imitation: name (ASCII letters and digits) and
     /// base64 account key. `Debug` shows the names only.
     pub table_accounts: Vec<(String, Secret)>,
+    /// How long after its creation a connection starts to show in listings (reads by id
+    /// find it at once).
+    pub list_lag: Duration,
+    /// `false` answers every PATCH `1445-400` "PATCH Connection Feature not enabled".
+    pub patch_enabled: bool,
+    /// Scopes a token request must all ask for (`invalid_scope` otherwise); when set, a
+    /// token without `additional_info.projectedProductContext` gets gateway `403025`.
+    pub required_scopes: Option<Vec<String>>,
+    /// Above [`Config::rate_limit`], answer `1102-500` with no `Retry-After` instead of 429.
+    pub overload_500: bool,
+    /// How long a client may take to send a request's head, and to send the first byte of
+    /// its next request on an idle connection; then the connection is closed.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a whole request body; then 408 and the
+    /// connection is closed.
+    pub body_timeout: Duration,
+    /// Live tokens kept at most; over it, the oldest is forgotten (its calls get `401013`).
+    pub max_tokens: usize,
 }
 
 impl Default for Config {
@@ -186,6 +209,13 @@ impl Default for Config {
             page_size: 100,
             seed: None,
             table_accounts: Vec::new(),
+            list_lag: Duration::ZERO,
+            patch_enabled: true,
+            required_scopes: None,
+            overload_500: false,
+            header_read_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_tokens: 10_000,
         }
     }
 }
@@ -214,6 +244,13 @@ impl std::fmt::Debug for Config {
                     .map(|(name, _)| (name, "***"))
                     .collect::<Vec<_>>(),
             )
+            .field("list_lag", &self.list_lag)
+            .field("patch_enabled", &self.patch_enabled)
+            .field("required_scopes", &self.required_scopes)
+            .field("overload_500", &self.overload_500)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_tokens", &self.max_tokens)
             .finish()
     }
 }
@@ -247,6 +284,15 @@ pub enum ConfigError {
     /// A key in `table_accounts` is not valid standard base64 (the key itself is not shown).
     #[error("the key of Table account `{0}` is not valid base64")]
     TableAccountKey(String),
+    /// `required_scopes` is an empty list or holds an empty scope.
+    #[error("required scopes must be a non-empty list of non-empty scopes")]
+    RequiredScopes,
+    /// `header_read_timeout` or `body_timeout` is zero.
+    #[error("`{0}` must be more than zero")]
+    Timeout(&'static str),
+    /// `max_tokens` is zero.
+    #[error("`max_tokens` must be at least 1")]
+    MaxTokens,
 }
 
 impl Config {
@@ -265,6 +311,24 @@ impl Config {
         }
         if self.rate_limit == Some(0) {
             return Err(ConfigError::RateLimit);
+        }
+        if self
+            .required_scopes
+            .as_ref()
+            .is_some_and(|list| list.is_empty() || list.iter().any(|s| s.trim().is_empty()))
+        {
+            return Err(ConfigError::RequiredScopes);
+        }
+        for (name, value) in [
+            ("header_read_timeout", self.header_read_timeout),
+            ("body_timeout", self.body_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::Timeout(name));
+            }
+        }
+        if self.max_tokens == 0 {
+            return Err(ConfigError::MaxTokens);
         }
         if self
             .sandboxes
@@ -316,19 +380,15 @@ pub async fn start(config: Config) -> std::io::Result<RunningEmulator> {
         .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let app = Arc::new(app::App::new(config));
-    let router = app::router(app);
+    let header_read_timeout = config.header_read_timeout;
+    let router = app::router(Arc::new(app::App::new(config)));
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
-        if let Err(err) = served {
-            tracing::error!(error = %err, "emulator stopped serving");
-        }
-    });
+    let task = tokio::spawn(server::serve(
+        listener,
+        router,
+        header_read_timeout,
+        stopped,
+    ));
     tracing::info!(%addr, "emulator listening");
     Ok(RunningEmulator { addr, stop, task })
 }
