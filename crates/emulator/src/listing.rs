@@ -392,3 +392,54 @@ impl ListQuery {
         format!("/connections?{}", query.finish())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::{Actor, Fields, NewConn, Store};
+
+    #[test]
+    fn a_lagging_connection_is_listed_from_its_time_on() {
+        let mut store = Store::default();
+        let t0 = Instant::now();
+        let lag = Duration::from_secs(5);
+        let actor = Actor {
+            client: Arc::from("c"),
+            user: Arc::from("u"),
+        };
+        let new = NewConn {
+            fields: Fields {
+                name: "a".into(),
+                description: None,
+                spec_version: "1.0".into(),
+                auth_spec_name: "x".into(),
+                auth_params: serde_json::Map::new(),
+            },
+            spec_id: "s".into(),
+            state: "enabled".into(),
+            in_use: false,
+            listed_from: t0 + lag,
+        };
+        let (id, _) = store.create("org", "prod", new, &actor);
+        let query = ListQuery::parse("", 100).unwrap();
+        let sandbox = store.sandbox("org", "prod");
+        for (at, listed) in [
+            (t0, false),
+            (t0 + lag - Duration::from_millis(1), false),
+            (t0 + lag, true),
+            (t0 + lag * 2, true),
+        ] {
+            assert_eq!(query.count_in(sandbox, at), usize::from(listed));
+            let (page, more) = query.page(sandbox, at);
+            assert_eq!(
+                page.first().map(|c| c.id.as_str()),
+                listed.then_some(id.as_str())
+            );
+            assert!(!more);
+        }
+        // Reads by id never wait.
+        assert!(store.get("org", "prod", &id).is_ok());
+    }
+}

@@ -4,4 +4,5 @@ mod api;
 mod common;
 mod faults;
 mod listing;
+mod strict;
 mod table;
