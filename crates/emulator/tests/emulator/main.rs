@@ -3,6 +3,7 @@
 mod api;
 mod common;
 mod faults;
+mod hardening;
 mod listing;
 mod strict;
 mod table;
