@@ -3,6 +3,7 @@
 mod api;
 mod common;
 mod faults;
+mod fuzz;
 mod hardening;
 mod listing;
 mod strict;
