@@ -146,7 +146,8 @@ fn request(rng: &mut fastrand::Rng, env: &Env, ids: &[String]) -> Vec<u8> {
         if rng.u8(..10) < 8 {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
-            out.extend_from_slice(*pick(rng, values));
+            let value: &&[u8] = pick(rng, values);
+            out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
         }
     }
@@ -220,7 +221,7 @@ fn check_answer(answer: &[u8], head_request: bool) -> Result<u16, String> {
 #[tokio::test]
 async fn fuzz_emulator_requests() {
     let cases = env_number("ATSPROV_FUZZ_CASES", 200);
-    let seed = env_number("ATSPROV_FUZZ_SEED", 0x5eed_a75);
+    let seed = env_number("ATSPROV_FUZZ_SEED", 0x05ee_da75);
     let env = Env::start(Config {
         header_read_timeout: Duration::from_millis(500),
         body_timeout: Duration::from_millis(500),

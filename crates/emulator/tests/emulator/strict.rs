@@ -93,29 +93,26 @@ async fn a_connection_made_without_description_has_none_and_patch_follows_rfc_69
 #[tokio::test]
 async fn states_and_dataflows_refuse_patch_and_delete() {
     let env = Env::default().await;
-    // state, in use, then PATCH's and DELETE's answers.
-    let table: [(&str, bool, u16, Option<&str>, u16, Option<&str>); 5] = [
+    // state, in use, then PATCH's and DELETE's answers (status, code).
+    type Answer = (u16, Option<&'static str>);
+    let table: [(&str, bool, Answer, Answer); 5] = [
         (
             "delete-finalizing",
             false,
-            400,
-            Some("1457-400"),
-            400,
-            Some("1458-400"),
+            (400, Some("1457-400")),
+            (400, Some("1458-400")),
         ),
         (
             "failed",
             false,
-            400,
-            Some("1416-400"),
-            400,
-            Some("1416-400"),
+            (400, Some("1416-400")),
+            (400, Some("1416-400")),
         ),
-        ("enabled", true, 200, None, 400, Some("1418-400")),
-        ("disabled", false, 200, None, 204, None),
-        ("initializing", false, 200, None, 204, None),
+        ("enabled", true, (200, None), (400, Some("1418-400"))),
+        ("disabled", false, (200, None), (204, None)),
+        ("initializing", false, (200, None), (204, None)),
     ];
-    for (state, in_use, patch_status, patch_code, delete_status, delete_code) in table {
+    for (state, in_use, (patch_status, patch_code), (delete_status, delete_code)) in table {
         let id = env
             .seed(json!({"sandbox": "prod", "name": state, "state": state, "in_use": in_use}))
             .await;
