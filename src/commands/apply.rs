@@ -104,6 +104,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
     let reports = report_targets(&args)?;
     let overrides = Overrides {
         concurrency: args.concurrency,
+        ..Overrides::default()
     };
     let target = load_target(global, &args.target, &overrides)?;
     let client = client(&target.manifest)?;

@@ -54,7 +54,7 @@ pub(crate) fn load_target(
                 chosen.push(name.clone());
             }
         }
-        chosen.sort();
+        chosen.sort_by_key(|s| atsprov_model::plan::rank(&declared, s));
         chosen
     };
     let desired = manifest
@@ -113,11 +113,16 @@ pub(crate) async fn make_plan(
         .await
         .map_err(|err| anyhow!("could not authenticate: {err}"))?;
     let (live, errors) = atsprov_runner::read_live(client, &target.sandboxes).await;
+    let options = atsprov_model::plan::Options {
+        prune,
+        owner: target.manifest.owner.as_deref(),
+        sandboxes: &target.sandboxes,
+    };
     Ok(atsprov_model::plan::plan(
         &target.desired,
         &live,
         errors,
-        prune,
+        options,
     ))
 }
 

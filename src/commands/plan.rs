@@ -49,7 +49,9 @@ pub(crate) fn run(global: &GlobalArgs, args: PlanArgs, color: bool) -> Outcome {
 
     Ok(if !plan.errors.is_empty() || keys_failed {
         Exit::ItemsFailed
-    } else if args.detailed_exitcode && plan.summary().has_changes() {
+    } else if args.detailed_exitcode
+        && (plan.summary().has_changes() || plan.summary().conflict > 0)
+    {
         Exit::ChangesPending
     } else {
         Exit::Success

@@ -1,6 +1,5 @@
 //! `atsprov validate MANIFEST`: check a manifest offline and summarize it.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use anyhow::anyhow;
@@ -50,14 +49,19 @@ fn print_diagnostics(diagnostics: &Diagnostics) {
 
 /// Accounts, sandboxes and connections per sandbox.
 fn summary(path: &str, manifest: &Manifest) -> String {
-    let mut per_sandbox: BTreeMap<String, usize> = BTreeMap::new();
     let desired = manifest.desired();
-    for connection in &desired {
-        *per_sandbox.entry(connection.sandbox.clone()).or_default() += 1;
-    }
+    // In the manifest's order, as plans show them and applies run them.
+    let per_sandbox: Vec<(String, usize)> = manifest
+        .sandboxes()
+        .into_iter()
+        .map(|s| {
+            let n = desired.iter().filter(|d| d.sandbox == s).count();
+            (s, n)
+        })
+        .collect();
     let width = per_sandbox
-        .keys()
-        .map(|s| s.chars().count())
+        .iter()
+        .map(|(s, _)| s.chars().count())
         .max()
         .unwrap_or(0)
         .max(9);

@@ -279,13 +279,21 @@ fn drift_prune_and_conflicts_change_exactly_what_the_plan_said() {
         .expect("foreign connection kept");
     assert_eq!(hand["description"], "made in the UI");
 
-    // A fresh process with the new key sees nothing to do.
+    // A fresh process with the new key sees nothing to write; the conflict
+    // still needs a person, so the plan is not green.
     let again = run(&mut cmd(
         dir.path(),
         &["plan", m, "--prune", "--detailed-exitcode"],
         &new_key,
     ));
-    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert_eq!(again.code, 2, "{}", again.transcript());
+    assert!(
+        again
+            .stdout
+            .contains("Plan: 0 to create, 0 to update, 0 to delete, 1 conflict, 0 orphans"),
+        "{}",
+        again.transcript()
+    );
 }
 
 /// Starts `apply` on `accts` in `dev` and `prod`, waits until the emulator has

@@ -5,6 +5,7 @@ mod apply;
 mod common;
 mod emu;
 mod plan;
+mod safety;
 mod usage;
 mod validate;
 mod verify;

@@ -21,6 +21,7 @@ fn settings() -> insta::Settings {
         r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
         "[id]",
     );
+    s.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[digest]");
     s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", "[time]");
     s.add_filter(r"in \d+\.\ds", "in [secs]");
     s.add_filter(r"\(\d+\.\d writes/s\)", "([rate] writes/s)");
@@ -169,13 +170,24 @@ fn apply_summary_and_reports_read_well() {
             ".items[].duration_ms" => "[ms]",
         });
     });
-    // The adopted connection now carries atsprov's marker; a fresh plan has nothing to do.
+    // The adopted connection now carries atsprov's marker; a fresh plan has
+    // nothing to write, but the conflicts still need a person: never green.
     let again = run(&mut cmd(
         dir.path(),
         &["plan", m, "--detailed-exitcode"],
         &keys,
     ));
-    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert_eq!(again.code, 2, "{}", again.transcript());
+    assert!(
+        !again.stdout.contains("No changes"),
+        "{}",
+        again.transcript()
+    );
+    assert!(
+        again.stdout.contains("2 conflicts need a person"),
+        "{}",
+        again.transcript()
+    );
 }
 
 #[test]

@@ -305,3 +305,135 @@ fn the_example_configs_are_valid() {
         assert_no_secret(&run, &what);
     }
 }
+
+/// Runs a command, failing (and killing it) if it has not ended within a
+/// generous bound: what this guards against is a hang, not slowness.
+fn run_unless_hung(cmd: &mut Command) -> Run {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the atsprov binary runs");
+    let mut waited = std::time::Duration::ZERO;
+    let step = std::time::Duration::from_millis(50);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if waited > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("atsprov did not end: it hangs on its input");
+        }
+        std::thread::sleep(step);
+        waited += step;
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+    }
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// A FIFO, a device, an oversize file or a variable nested thousands deep is
+/// refused before it is read whole: exit 3 naming the file or variable and
+/// the limit, never a hang, an exhausted memory or a stack overflow.
+#[cfg(unix)]
+#[test]
+fn what_cannot_be_a_manifest_or_a_secret_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let minimal = std::fs::read_to_string(corpus_dir().join("good/01-minimal.toml")).unwrap();
+    let with_key_file = |file: &str| {
+        minimal.replace(
+            "account_key  = { env = \"SALES_EU_KEY\" }",
+            &format!("account_key  = {{ file = \"{file}\" }}"),
+        )
+    };
+    mkfifo(&dir.path().join("pipe.toml"));
+    mkfifo(&dir.path().join("key-pipe"));
+    std::fs::write(dir.path().join("large-key"), "A".repeat(64 * 1024 + 4)).unwrap();
+    for (name, file) in [
+        ("fifo-secret", "key-pipe"),
+        ("device-secret", "/dev/zero"),
+        ("oversize-secret", "large-key"),
+    ] {
+        std::fs::write(dir.path().join(format!("{name}.toml")), with_key_file(file)).unwrap();
+    }
+    std::fs::write(dir.path().join("minimal.toml"), &minimal).unwrap();
+    let deep = "[".repeat(5000);
+    /// Name, manifest, an extra variable, what stderr says.
+    type Case<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>, &'a str);
+    let cases: [Case<'_>; 5] = [
+        (
+            "fifo-manifest",
+            "pipe.toml",
+            None,
+            "is a FIFO (named pipe), not a regular file",
+        ),
+        (
+            "fifo-secret",
+            "fifo-secret.toml",
+            None,
+            "is a FIFO (named pipe), not a regular file",
+        ),
+        (
+            "device-secret",
+            "device-secret.toml",
+            None,
+            "is a device, not a regular file",
+        ),
+        (
+            "oversize-secret",
+            "oversize-secret.toml",
+            None,
+            "is larger than 64 KiB",
+        ),
+        (
+            "deep-env",
+            "minimal.toml",
+            Some(("ATSPROV_AUTH__SCOPES", deep.as_str())),
+            "nests deeper than 32 levels",
+        ),
+    ];
+    for (name, manifest, var, expected) in cases {
+        let mut cmd = common::atsprov();
+        cmd.current_dir(dir.path()).arg("validate").arg(manifest);
+        for (key, value) in corpus_env() {
+            cmd.env(key, value);
+        }
+        if let Some((key, value)) = var {
+            cmd.env(key, value);
+        }
+        let run = run_unless_hung(&mut cmd);
+        assert_eq!(run.code, 3, "{name}:\n{}", run.transcript());
+        assert!(
+            run.stderr.contains(expected),
+            "{name}:\n{}",
+            run.transcript()
+        );
+        assert_no_secret(&run, name);
+        insta::assert_snapshot!(format!("refused-{name}"), run.transcript());
+    }
+}

@@ -1,4 +1,5 @@
-//! The team's habits written down: `cargo xtask ci`, `cargo xtask demo`, `cargo xtask bench`.
+//! The team's habits written down: `cargo xtask ci`, `cargo xtask demo`, `cargo xtask bench`,
+//! `cargo xtask fuzz`.
 
 mod generate;
 mod proc;
@@ -17,8 +18,9 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("demo") => demo(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
+        Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
         _ => bail!(
-            "usage: cargo xtask <task>\n\n  ci     fmt check, clippy (warnings denied), every test\n  demo   the emulator, then plan, apply and plan again\n  bench  release-build measurements; `bench NAME` runs one of validate, plan, apply, emulator"
+            "usage: cargo xtask <task>\n\n  ci     fmt check, clippy (warnings denied), every test\n  demo   the emulator, then plan, apply and plan again\n  bench  release-build measurements; `bench NAME` runs one of validate, plan, apply, emulator\n  fuzz   seeded mutation runs over the manifest loader and the emulator; `fuzz N` runs N cases each (default {DEFAULT_FUZZ_CASES})"
         ),
     }
 }
@@ -36,6 +38,62 @@ fn ci() -> Result<()> {
         "warnings",
     ])?;
     cargo(&["test", "--workspace", "--locked"])?;
+    Ok(())
+}
+
+/// Cases per fuzz test when `cargo xtask fuzz` is given no number.
+const DEFAULT_FUZZ_CASES: usize = 3000;
+
+/// The seeded mutation tests, each run with `ATSPROV_FUZZ_CASES=N`: (package, test).
+const FUZZ_TESTS: [(&str, &str); 2] = [
+    ("atsprov-model", "fuzz_manifest_loader"),
+    ("atsprov-emulator", "fuzz_emulator_requests"),
+];
+
+/// Runs every fuzz test with `N` cases and says how many ran; a test that is
+/// missing (filtered to nothing) is a failure, not a silent zero.
+fn fuzz(cases: Option<&str>) -> Result<()> {
+    let cases = match cases {
+        None => DEFAULT_FUZZ_CASES,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .with_context(|| format!("`fuzz {text}`: expected a positive number of cases"))?,
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut total = 0;
+    for (package, test) in FUZZ_TESTS {
+        let args = ["test", "--locked", "-p", package, test];
+        say(&format!(
+            "==> ATSPROV_FUZZ_CASES={cases} cargo {}",
+            args.join(" ")
+        ));
+        let output = Command::new(&cargo)
+            .args(args)
+            .env("ATSPROV_FUZZ_CASES", cases.to_string())
+            .current_dir(root())
+            .stderr(Stdio::inherit())
+            .output()
+            .with_context(|| format!("could not run `{cargo}`"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        say(stdout.trim_end());
+        if !output.status.success() {
+            bail!("`cargo {}` failed ({})", args.join(" "), output.status);
+        }
+        let passed = stdout
+            .lines()
+            .filter(|line| {
+                line.starts_with("test ") && line.contains(test) && line.ends_with(" ok")
+            })
+            .count();
+        if passed == 0 {
+            bail!("{package} has no passing test named `{test}`");
+        }
+        total += cases * passed;
+        figure(&format!("{test}: {cases} cases, no panic, hang or abort"));
+    }
+    figure(&format!("fuzz: {total} cases in all"));
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! What reads show of a stored connection: `ConnectionItemDTO` with `auth.params` masked.
 
+use atsprov_model::connstr::{self, Segment};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -103,13 +104,15 @@ fn mask_params(params: &Map<String, Value>) -> Map<String, Value> {
 
 fn mask_connection_string(text: &str) -> String {
     let mut out = Vec::new();
-    for segment in text.split(';').filter(|s| !s.trim().is_empty()) {
-        let Some((key, value)) = segment.split_once('=') else {
-            return MASK.to_owned();
+    for segment in connstr::segments(text) {
+        let (key, value) = match segment {
+            Segment::Blank => continue,
+            Segment::Bare => return MASK.to_owned(),
+            Segment::Pair { key, value } => (key, value),
         };
         if PLAIN_SEGMENTS
             .iter()
-            .any(|plain| plain.eq_ignore_ascii_case(key.trim()))
+            .any(|plain| plain.eq_ignore_ascii_case(key))
         {
             out.push(format!("{key}={value}"));
         } else {

@@ -188,19 +188,14 @@ fn check(config: &Config, parts: &Parts, account: &str, now: SystemTime) -> Resu
         .get("x-ms-date")
         .and_then(|v| v.to_str().ok())
         .unwrap_or(date_text);
-    let expected =
-        atsprov_model::sharedkey::authorization(account, key, raw_date, parts.uri.path())
-            .map_err(|_| Refusal::Signature)?;
-    if constant_time_eq(expected.expose().as_bytes(), given.as_bytes()) {
+    let path = parts.uri.path();
+    if atsprov_model::sharedkey::authorization_matches(account, key, raw_date, path, given)
+        .map_err(|_| Refusal::Signature)?
+    {
         Ok(())
     } else {
         Err(Refusal::Signature)
     }
-}
-
-/// Compares without stopping at the first difference (the length may leak; it is public).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Checks of what clients send: a new connection's body, `auth.specName` and `auth.params`
 //! of an ATS connection, and the `/test` rule over a stored connection string.
 
+use atsprov_model::connstr::{self, Segment};
 use atsprov_model::wire::{
     ATS_AUTH_SPEC_NAME, ATS_CONNECTION_SPEC_ID, ATS_CONNECTION_SPEC_VERSION,
 };
@@ -12,9 +13,12 @@ use crate::store::{Conn, Fields, clip};
 
 /// The segments of a connection string, keys as written; `None` when a segment has no `=`.
 fn segments(text: &str) -> Option<Vec<(&str, &str)>> {
-    text.split(';')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.split_once('=').map(|(k, v)| (k.trim(), v.trim())))
+    connstr::segments(text)
+        .filter_map(|segment| match segment {
+            Segment::Blank => None,
+            Segment::Bare => Some(None),
+            Segment::Pair { key, value } => Some(Some((key, value))),
+        })
         .collect()
 }
 

@@ -96,6 +96,45 @@ pub enum AccountKeyError {
     Padding,
 }
 
+/// One `;`-separated piece of a connection string, as [`segments`] reads it.
+///
+/// A segment without `=` carries no text: it may be a key pasted on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment<'a> {
+    /// Only white space: two `;` in a row, or after a trailing `;`.
+    Blank,
+    /// `Key=Value`, both trimmed; the value may be empty and may contain `=`
+    /// (base64 padding), since only the first `=` separates.
+    Pair {
+        /// The key, as written (case kept).
+        key: &'a str,
+        /// The value.
+        value: &'a str,
+    },
+    /// Text without `=`.
+    Bare,
+}
+
+/// Splits a connection string into its segments, in order.
+///
+/// The one tokenizer of atsprov: the strict parser ([`ConnectionString::parse`]),
+/// transport's scrubbing of server answers and the emulator's masking all read
+/// connection strings through it, so they cannot disagree on where a key is.
+pub fn segments(text: &str) -> impl Iterator<Item = Segment<'_>> {
+    text.split(';').map(|raw| {
+        if raw.trim().is_empty() {
+            return Segment::Blank;
+        }
+        match raw.split_once('=') {
+            Some((key, value)) => Segment::Pair {
+                key: key.trim(),
+                value: value.trim(),
+            },
+            None => Segment::Bare,
+        }
+    })
+}
+
 /// Checks Azure's rule for storage account names: 3–24 lowercase letters and digits.
 pub fn check_account_name(name: &str) -> Result<(), AccountNameError> {
     let len = name.chars().count();
@@ -192,34 +231,28 @@ impl ConnectionString {
             return Err(ConnStrError::Empty);
         }
         let body = text.strip_suffix(';').unwrap_or(text);
-        let is_sas = |segment: &str| {
-            segment
-                .split_once('=')
-                .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case("SharedAccessSignature"))
-        };
-        if body.split(';').any(is_sas) {
+        let is_sas = |segment: Segment<'_>| matches!(segment, Segment::Pair { key, .. } if key.eq_ignore_ascii_case("SharedAccessSignature"));
+        if segments(body).any(is_sas) {
             return Err(ConnStrError::Sas);
         }
         let mut values: [Option<&str>; 5] = [None; 5];
-        for (i, segment) in body.split(';').enumerate() {
+        for (i, segment) in segments(body).enumerate() {
             let n = i + 1;
-            if segment.trim().is_empty() {
-                return Err(ConnStrError::EmptySegment(n));
-            }
-            let Some((key, value)) = segment.split_once('=') else {
-                return Err(ConnStrError::NotKeyValue(n));
+            let (key, value) = match segment {
+                Segment::Blank => return Err(ConnStrError::EmptySegment(n)),
+                Segment::Bare => return Err(ConnStrError::NotKeyValue(n)),
+                Segment::Pair { key, value } => (key, value),
             };
-            let key = key.trim();
             let Some(k) = KNOWN_KEYS.iter().position(|&known| known == key) else {
                 return Err(ConnStrError::UnknownKey(describe_key(key)));
             };
             if values[k].is_some() {
                 return Err(ConnStrError::Duplicate(KNOWN_KEYS[k]));
             }
-            if value.trim().is_empty() {
+            if value.is_empty() {
                 return Err(ConnStrError::EmptyValue(KNOWN_KEYS[k]));
             }
-            values[k] = Some(value.trim());
+            values[k] = Some(value);
         }
         let [
             protocol,
@@ -449,6 +482,27 @@ mod tests {
         assert_eq!(
             check_account_name("sales-eu"),
             Err(AccountNameError::Character("another character", 6))
+        );
+    }
+
+    #[test]
+    fn the_tokenizer_keeps_padding_and_hides_bare_text() {
+        let got: Vec<Segment<'_>> = segments(" AccountName = a ;;AccountKey=YQ==;bare; ").collect();
+        assert_eq!(
+            got,
+            [
+                Segment::Pair {
+                    key: "AccountName",
+                    value: "a"
+                },
+                Segment::Blank,
+                Segment::Pair {
+                    key: "AccountKey",
+                    value: "YQ=="
+                },
+                Segment::Bare,
+                Segment::Blank,
+            ]
         );
     }
 }

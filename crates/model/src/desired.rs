@@ -1,5 +1,7 @@
 //! Desired connections: the manifest expanded to one item per (sandbox, account).
 
+use std::sync::Arc;
+
 use crate::ownership::{self, Fingerprint};
 use crate::secret::Secret;
 
@@ -20,6 +22,8 @@ pub struct DesiredConnection {
     pub adopt: bool,
     /// Index of the account entry in the manifest's `[[accounts]]`.
     pub account_index: usize,
+    /// The manifest's `owner`, written into the marker.
+    pub owner: Option<Arc<str>>,
 }
 
 impl DesiredConnection {
@@ -42,11 +46,18 @@ impl DesiredConnection {
             fingerprint,
             adopt,
             account_index,
+            owner: None,
         }
+    }
+
+    /// The same connection, marked as the set of `owner`.
+    pub fn owned_by(mut self, owner: Option<Arc<str>>) -> Self {
+        self.owner = owner;
+        self
     }
 
     /// The description atsprov writes: the user's text plus the marker.
     pub fn marked_description(&self) -> String {
-        ownership::mark(&self.description, &self.fingerprint)
+        ownership::mark(&self.description, &self.fingerprint, self.owner.as_deref())
     }
 }

@@ -170,58 +170,16 @@ pub(crate) fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'
     let input_lower = input.to_lowercase();
     candidates
         .iter()
-        .map(|&c| (edit_distance(&input_lower, &c.to_lowercase()), c))
+        // Optimal string alignment: an adjacent transposition is one edit, so `nmae` is one from `name`.
+        .map(|&c| (strsim::osa_distance(&input_lower, &c.to_lowercase()), c))
         .filter(|&(d, c)| d <= (c.chars().count().max(3) / 3).max(1))
         .min_by_key(|&(d, _)| d)
         .map(|(_, c)| c)
 }
 
-/// Edit distance in characters, counting an adjacent transposition as one edit
-/// (optimal string alignment), so `nmae` is one edit from `name`.
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    for i in 0..=a.len() {
-        d[i * width] = i;
-    }
-    for (j, cell) in d.iter_mut().enumerate().take(width) {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[(i - 1) * width + j] + 1)
-                .min(d[i * width + j - 1] + 1)
-                .min(d[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[(i - 2) * width + j - 2] + 1);
-            }
-            d[i * width + j] = best;
-        }
-    }
-    d[a.len() * width + b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn edit_distances() {
-        for (a, b, d) in [
-            ("", "", 0),
-            ("abc", "abc", 0),
-            ("acount_name", "account_name", 1),
-            ("kitten", "sitting", 3),
-            ("nmae", "name", 1),
-            ("", "abc", 3),
-            ("ünï", "uni", 2),
-        ] {
-            assert_eq!(edit_distance(a, b), d, "{a} / {b}");
-        }
-    }
 
     #[test]
     fn suggestions_are_close_or_absent() {

@@ -9,6 +9,8 @@
 pub mod connstr;
 pub mod desired;
 pub mod diagnostic;
+pub mod escape;
+pub mod inventory;
 pub mod manifest;
 pub mod ownership;
 pub mod plan;

@@ -6,12 +6,16 @@
 //! at once, each with the file position (or the environment variable or flag)
 //! its value came from.
 
+mod bounded;
 mod check;
 mod source;
+
+pub use bounded::{MAX_MANIFEST_BYTES, MAX_NESTING, MAX_SECRET_BYTES};
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::desired::DesiredConnection;
 pub use crate::diagnostic::{Diagnostic, Diagnostics, Location};
@@ -23,16 +27,31 @@ pub const DEFAULT_DESCRIPTION: &str = "Azure Table Storage connection";
 pub const DEFAULT_SANDBOXES: [&str; 1] = ["prod"];
 /// The concurrency when neither the manifest nor a flag sets one.
 pub const DEFAULT_CONCURRENCY: u32 = 8;
+/// How many connections a pruning apply may delete when neither the manifest
+/// (`defaults.max_deletes`) nor `--max-deletes` says.
+pub const DEFAULT_MAX_DELETES: u32 = 10;
+/// The highest `max_deletes` accepted.
+pub const MAX_MAX_DELETES: u32 = 1_000_000;
 /// The highest concurrency accepted.
 pub const MAX_CONCURRENCY: u32 = 256;
-/// The OAuth scopes requested when `[auth]` does not list any.
-pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "AdobeID", "read_organizations"];
+/// The OAuth scopes requested when `[auth]` does not list any: the set the
+/// Adobe Developer Console gives an OAuth Server-to-Server credential for
+/// Experience Platform APIs.
+pub const DEFAULT_SCOPES: [&str; 5] = [
+    "openid",
+    "AdobeID",
+    "read_organizations",
+    "additional_info.projectedProductContext",
+    "session",
+];
 
 /// Values from the command line, layered last.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overrides {
     /// `--concurrency`.
     pub concurrency: Option<u32>,
+    /// `--max-deletes`.
+    pub max_deletes: Option<u32>,
 }
 
 /// A loaded, valid manifest with every secret resolved.
@@ -40,12 +59,17 @@ pub struct Overrides {
 pub struct Manifest {
     /// The file it was loaded from.
     pub path: PathBuf,
+    /// `owner`: the set of connections this manifest manages (in each marker).
+    pub owner: Option<Arc<str>>,
     /// `[platform]`.
     pub platform: Platform,
     /// `[auth]`.
     pub auth: Auth,
     /// `defaults.concurrency` or `--concurrency`, else 8; within 1..=256.
     pub concurrency: u32,
+    /// `defaults.max_deletes` or `--max-deletes`, else 10: the most
+    /// connections one apply may delete.
+    pub max_deletes: u32,
     /// `[[accounts]]`, in file order.
     pub accounts: Vec<Account>,
     /// Warnings: literal secrets, secret files readable by group or others.
@@ -99,7 +123,8 @@ pub struct Account {
 }
 
 impl Manifest {
-    /// One desired connection per (sandbox, account), sorted by (sandbox, name).
+    /// One desired connection per (sandbox, account), sorted by sandbox (in
+    /// the manifest's order, [`Manifest::sandboxes`]), then name.
     pub fn desired(&self) -> Vec<DesiredConnection> {
         let mut desired: Vec<DesiredConnection> = self
             .accounts
@@ -116,17 +141,29 @@ impl Manifest {
                         account.adopt,
                         index,
                     )
+                    .owned_by(self.owner.clone())
                 })
             })
             .collect();
-        desired.sort_by(|a, b| (&a.sandbox, &a.name).cmp(&(&b.sandbox, &b.name)));
+        let order = self.sandboxes();
+        desired.sort_by(|a, b| {
+            (crate::plan::rank(&order, &a.sandbox), &a.name)
+                .cmp(&(crate::plan::rank(&order, &b.sandbox), &b.name))
+        });
         desired
     }
 
-    /// Every sandbox the manifest names, sorted, each once.
+    /// Every sandbox the manifest names, each once, in the order they first
+    /// appear (walking `[[accounts]]` in file order): the order in which
+    /// plans are shown and sandboxes are applied (e.g. stage before prod).
     pub fn sandboxes(&self) -> Vec<String> {
-        let set: BTreeSet<&String> = self.accounts.iter().flat_map(|a| &a.sandboxes).collect();
-        set.into_iter().cloned().collect()
+        let mut seen = BTreeSet::new();
+        self.accounts
+            .iter()
+            .flat_map(|a| &a.sandboxes)
+            .filter(|s| seen.insert(s.as_str()))
+            .cloned()
+            .collect()
     }
 }
 
@@ -195,5 +232,7 @@ impl Environment {
     }
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;

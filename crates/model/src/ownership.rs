@@ -6,7 +6,12 @@
 //!
 //! ```text
 //! Sales EU tables [atsprov fp=3f9a0c1d2e4b5a69]
+//! Sales EU tables [atsprov fp=3f9a0c1d2e4b5a69 owner=team-a]
 //! ```
+//!
+//! With a manifest `owner`, the marker carries it, so several manifests can
+//! share a sandbox: each manages only the connections whose marker names its
+//! owner, and a marker without an owner belongs to manifests without one.
 //!
 //! The fingerprint is the first 64 bits of a SHA-256 over a domain tag, the
 //! organization, sandbox and connection name, and the connection string. The
@@ -60,6 +65,19 @@ impl fmt::Display for Fingerprint {
     }
 }
 
+/// The longest owner name a marker carries.
+pub const OWNER_MAX_LEN: usize = 64;
+
+/// True for a valid owner name: 1 to 64 ASCII letters, digits, `.`, `_` or `-`,
+/// so that it cannot end the marker early or hide in white space.
+pub fn is_valid_owner(owner: &str) -> bool {
+    !owner.is_empty()
+        && owner.len() <= OWNER_MAX_LEN
+        && owner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// A description split into the user's text and atsprov's marker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Marked<'a> {
@@ -67,15 +85,33 @@ pub struct Marked<'a> {
     pub text: &'a str,
     /// The fingerprint, when the description carries atsprov's marker.
     pub fingerprint: Option<Fingerprint>,
+    /// The owner the marker names; `None` for a marker without one (or no marker).
+    pub owner: Option<&'a str>,
+}
+
+impl Marked<'_> {
+    /// True when the marker is there and names exactly `owner` (both `None`
+    /// counts: a marker without an owner belongs to manifests without one).
+    pub fn is_managed_by(&self, owner: Option<&str>) -> bool {
+        self.fingerprint.is_some() && self.owner == owner
+    }
 }
 
 /// The description atsprov writes: the user's text, then the marker.
-pub fn mark(text: &str, fingerprint: &Fingerprint) -> String {
-    if text.is_empty() {
-        format!("{TAG_OPEN}{fingerprint}]")
-    } else {
-        format!("{text} {TAG_OPEN}{fingerprint}]")
+pub fn mark(text: &str, fingerprint: &Fingerprint, owner: Option<&str>) -> String {
+    let mut out = String::with_capacity(text.len() + 48);
+    out.push_str(text);
+    if !text.is_empty() {
+        out.push(' ');
     }
+    out.push_str(TAG_OPEN);
+    out.push_str(fingerprint.as_str());
+    if let Some(owner) = owner {
+        out.push_str(" owner=");
+        out.push_str(owner);
+    }
+    out.push(']');
+    out
 }
 
 /// Splits a live description into the user's text and atsprov's marker.
@@ -83,6 +119,7 @@ pub fn parse(description: &str) -> Marked<'_> {
     let unmarked = Marked {
         text: description,
         fingerprint: None,
+        owner: None,
     };
     // Trailing white space (an edit in the UI) does not hide the marker.
     let Some(body) = description.trim_end().strip_suffix(']') else {
@@ -91,7 +128,12 @@ pub fn parse(description: &str) -> Marked<'_> {
     let Some(start) = body.rfind(TAG_OPEN) else {
         return unmarked;
     };
-    let hex = &body[start + TAG_OPEN.len()..];
+    let inside = &body[start + TAG_OPEN.len()..];
+    let (hex, owner) = match inside.split_once(" owner=") {
+        Some((hex, owner)) if is_valid_owner(owner) => (hex, Some(owner)),
+        Some(_) => return unmarked,
+        None => (inside, None),
+    };
     let well_formed = hex.len() == FINGERPRINT_HEX_LEN
         && hex
             .bytes()
@@ -104,6 +146,7 @@ pub fn parse(description: &str) -> Marked<'_> {
     Marked {
         text,
         fingerprint: Some(Fingerprint(hex.to_owned())),
+        owner,
     }
 }
 
@@ -124,22 +167,27 @@ mod tests {
             "ends with ] bracket",
             "[atsprov fp=zz]",
         ] {
-            let marked = mark(text, &f);
-            let parsed = parse(&marked);
-            assert_eq!(parsed.text, text, "{marked}");
-            assert_eq!(parsed.fingerprint.as_ref(), Some(&f));
+            for owner in [None, Some("team-a"), Some("x.y_Z-9")] {
+                let marked = mark(text, &f, owner);
+                let parsed = parse(&marked);
+                assert_eq!(parsed.text, text, "{marked}");
+                assert_eq!(parsed.fingerprint.as_ref(), Some(&f));
+                assert_eq!(parsed.owner, owner, "{marked}");
+                assert!(parsed.is_managed_by(owner));
+            }
         }
     }
 
     #[test]
     fn trailing_white_space_keeps_the_marker() {
         let f = fp("AccountKey=abc");
-        let marked = format!("{} \n", mark("text", &f));
+        let marked = format!("{} \n", mark("text", &f, None));
         assert_eq!(
             parse(&marked),
             Marked {
                 text: "text",
-                fingerprint: Some(f)
+                fingerprint: Some(f),
+                owner: None,
             }
         );
     }
@@ -151,15 +199,35 @@ mod tests {
             "plain",
             "x [atsprov fp=123]",
             "x [atsprov fp=0123456789ABCDEF]",
+            "x [atsprov fp=0123456789abcdef owner=]",
+            "x [atsprov fp=0123456789abcdef owner=a b]",
+            "x [atsprov fp=0123456789abcdef owner=a]b]",
+            "x [atsprov fp=0123456789abcdef team=a]",
         ] {
             assert_eq!(
                 parse(d),
                 Marked {
                     text: d,
-                    fingerprint: None
+                    fingerprint: None,
+                    owner: None,
                 }
             );
         }
+    }
+
+    #[test]
+    fn owners_tell_sets_apart() {
+        let f = fp("AccountKey=abc");
+        let plain = mark("t", &f, None);
+        let team = mark("t", &f, Some("team-a"));
+        assert!(parse(&plain).is_managed_by(None));
+        assert!(!parse(&plain).is_managed_by(Some("team-a")));
+        assert!(parse(&team).is_managed_by(Some("team-a")));
+        assert!(!parse(&team).is_managed_by(Some("team-b")));
+        assert!(!parse(&team).is_managed_by(None));
+        assert!(!parse("hand made").is_managed_by(None));
+        assert!(!is_valid_owner(&"a".repeat(OWNER_MAX_LEN + 1)));
+        assert!(!is_valid_owner("a]"));
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! The plan: a pure function of (desired, live) that says, per connection,
-//! what `apply` would do. See "Plan semantics" in PRODUCT.md.
+//! what `apply` would do (the table is in `docs/`, "Plan semantics").
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
+use crate::connstr::{ConnectionString, DEFAULT_ENDPOINT_SUFFIX};
 use crate::desired::DesiredConnection;
-use crate::ownership;
-use crate::wire::Connection;
+use crate::ownership::{self, Fingerprint};
+use crate::wire::{ATS_CONNECTION_SPEC_ID, Connection};
 
 /// What happens to one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -66,6 +67,82 @@ impl Field {
     }
 }
 
+/// What an update changes, from what to what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffField {
+    /// The user's description text (without atsprov's marker).
+    Description,
+    /// The storage account name in the connection string.
+    AccountName,
+    /// The connection string's endpoint suffix.
+    EndpointSuffix,
+    /// The connection string's explicit Table endpoint.
+    TableEndpoint,
+    /// The account key: only its fingerprints are shown, never the key.
+    Key,
+    /// atsprov's ownership marker (an adoption adds it).
+    Marker,
+}
+
+impl DiffField {
+    /// The words a person reads.
+    pub fn label(self) -> &'static str {
+        match self {
+            DiffField::Description => "description",
+            DiffField::AccountName => "account name",
+            DiffField::EndpointSuffix => "endpoint suffix",
+            DiffField::TableEndpoint => "Table endpoint",
+            DiffField::Key => "key",
+            DiffField::Marker => "marker",
+        }
+    }
+}
+
+/// One change of one field: `old` → `new` (`None` where there is no value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    /// Which field.
+    pub field: DiffField,
+    /// The live value (for `key`, the live fingerprint).
+    pub old: Option<String>,
+    /// The declared value (for `key`, the declared fingerprint).
+    pub new: Option<String>,
+}
+
+impl Diff {
+    fn new(field: DiffField, old: Option<&str>, new: Option<&str>) -> Self {
+        Self {
+            field,
+            old: old.map(str::to_owned),
+            new: new.map(str::to_owned),
+        }
+    }
+
+    /// `description: "a" → "b"`, `key changed (fp 1234… → 5678…)`.
+    pub fn describe(&self) -> String {
+        let show = |v: &Option<String>| match v {
+            Some(v) if self.field == DiffField::Description => format!("{v:?}"),
+            Some(v) => v.clone(),
+            None => "(none)".to_owned(),
+        };
+        match self.field {
+            DiffField::Key => format!(
+                "key changed (fingerprint {} → {})",
+                show(&self.old),
+                show(&self.new)
+            ),
+            DiffField::Marker => "atsprov's marker added".to_owned(),
+            field => format!(
+                "{}: {} → {}",
+                field.label(),
+                show(&self.old),
+                show(&self.new)
+            ),
+        }
+    }
+}
+
 /// One row of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
@@ -81,6 +158,8 @@ pub struct Change {
     pub etag: Option<String>,
     /// For an update: the fields that change.
     pub fields: Vec<Field>,
+    /// For an update: each change from the live value to the declared one.
+    pub diff: Vec<Diff>,
     /// Why, in words a person can act on.
     pub reason: String,
     /// Index into the desired connections, for declared items.
@@ -110,6 +189,12 @@ impl Summary {
     pub fn has_changes(&self) -> bool {
         self.create + self.update + self.delete > 0
     }
+
+    /// True when nothing needs doing or looking at: no writes, no conflicts,
+    /// no orphans. Only then may a plan say "no changes".
+    pub fn is_clean(&self) -> bool {
+        !self.has_changes() && self.conflict == 0 && self.orphan == 0
+    }
 }
 
 /// A sandbox whose live state could not be read.
@@ -121,9 +206,97 @@ pub struct SandboxError {
     pub error: String,
 }
 
-/// The whole plan, changes sorted by sandbox then name.
+/// What a plan was made from, as digests: enough to tell, later, whether
+/// the manifest's desired state or the live connections changed since (a
+/// saved plan is carried out only when neither did). No secret goes in:
+/// credentials enter only through their fingerprints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Basis {
+    /// SHA-256 of the desired state and the plan's options (prune, owner, sandboxes).
+    pub manifest: String,
+    /// SHA-256 of every live connection seen: sandbox, id, etag, name, state, spec.
+    pub live: String,
+}
+
+impl Basis {
+    fn of(
+        desired: &[DesiredConnection],
+        live: &BTreeMap<String, Vec<Connection>>,
+        options: &Options<'_>,
+    ) -> Self {
+        let mut m = Digest::new("atsprov.plan.manifest/v1");
+        m.field(if options.prune { "prune" } else { "keep" });
+        m.field(options.owner.unwrap_or(""));
+        m.field(&options.sandboxes.len().to_string());
+        for sandbox in options.sandboxes {
+            m.field(sandbox);
+        }
+        for d in desired {
+            m.field(&d.sandbox);
+            m.field(&d.name);
+            m.field(&d.description);
+            m.field(d.fingerprint.as_str());
+            m.field(if d.adopt { "adopt" } else { "" });
+            m.field(d.owner.as_deref().unwrap_or(""));
+        }
+        let mut l = Digest::new("atsprov.plan.live/v1");
+        for (sandbox, connections) in live {
+            let mut seen: Vec<&Connection> = connections.iter().collect();
+            seen.sort_by(|a, b| (&a.id, &a.etag).cmp(&(&b.id, &b.etag)));
+            l.field(sandbox);
+            l.field(&seen.len().to_string());
+            for c in seen {
+                l.field(&c.id);
+                l.field(&c.etag);
+                l.field(&c.name);
+                l.field(c.description.as_deref().unwrap_or("\0none"));
+                l.field(c.state.as_deref().unwrap_or(""));
+                l.field(&c.connection_spec.id);
+            }
+        }
+        Self {
+            manifest: m.finish(),
+            live: l.finish(),
+        }
+    }
+}
+
+/// SHA-256 over length-prefixed fields, so that no two inputs run together.
+struct Digest(sha2::Sha256);
+
+impl Digest {
+    fn new(tag: &str) -> Self {
+        let mut d = Self(sha2::Sha256::default());
+        d.field(tag);
+        d
+    }
+
+    fn field(&mut self, value: &str) {
+        use sha2::Digest as _;
+        self.0.update((value.len() as u64).to_le_bytes());
+        self.0.update(value.as_bytes());
+    }
+
+    fn finish(self) -> String {
+        use sha2::Digest as _;
+        let bytes = self.0.finalize();
+        let mut hex = String::with_capacity(71);
+        hex.push_str("sha256:");
+        for b in bytes {
+            hex.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+            hex.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+        }
+        hex
+    }
+}
+
+/// The whole plan: changes in the manifest's sandbox order, then by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
+    /// What the plan was made from.
+    pub basis: Basis,
+    /// The sandboxes planned, in the order the manifest declares them.
+    pub sandboxes: Vec<String>,
     /// Every row, declared items and orphans alike.
     pub changes: Vec<Change>,
     /// Sandboxes that could not be read; their declared items are not in `changes`.
@@ -146,19 +319,46 @@ impl Plan {
         }
         s
     }
+
+    /// The position of a sandbox in the manifest's order (unknown ones last).
+    pub fn rank(&self, sandbox: &str) -> usize {
+        rank(&self.sandboxes, sandbox)
+    }
+}
+
+/// The position of `sandbox` in `order`; sandboxes not in it come last.
+pub fn rank(order: &[String], sandbox: &str) -> usize {
+    order
+        .iter()
+        .position(|s| s == sandbox)
+        .unwrap_or(order.len())
+}
+
+/// What a plan is asked for besides (desired, live).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// `--prune`: managed connections no longer declared become deletes.
+    pub prune: bool,
+    /// The manifest's `owner`: only connections whose marker names it are managed.
+    pub owner: Option<&'a str>,
+    /// The sandboxes in the order the manifest declares them.
+    pub sandboxes: &'a [String],
 }
 
 /// Computes the plan.
 ///
 /// `live` holds, per sandbox, every ATS connection listed there; sandboxes
 /// missing from it (their listing failed) are skipped and named in
-/// `sandbox_errors`. With `prune`, managed connections that are no longer
-/// declared become deletes; without it, orphans.
+/// `sandbox_errors`. Connections of another spec, or in state
+/// `delete-finalizing`, or whose marker names another owner, are not this
+/// manifest's business. With `prune`, managed connections that are no
+/// longer declared become deletes; without it, orphans. Duplicates atsprov
+/// made itself (same name, owner and fingerprint) are deleted but the oldest.
 pub fn plan(
     desired: &[DesiredConnection],
     live: &BTreeMap<String, Vec<Connection>>,
     sandbox_errors: Vec<SandboxError>,
-    prune: bool,
+    options: Options<'_>,
 ) -> Plan {
     let mut changes = Vec::with_capacity(desired.len());
     let mut declared: HashSet<(&str, &str)> = HashSet::with_capacity(desired.len());
@@ -166,7 +366,10 @@ pub fn plan(
         .iter()
         .map(|(sandbox, connections)| {
             let mut names: HashMap<&str, Vec<&Connection>> = HashMap::new();
-            for c in connections {
+            for c in connections
+                .iter()
+                .filter(|c| is_our_business(c, options.owner))
+            {
                 names.entry(c.name.as_str()).or_default().push(c);
             }
             (sandbox.as_str(), names)
@@ -182,7 +385,16 @@ pub fn plan(
             .get(want.name.as_str())
             .map(Vec::as_slice)
             .unwrap_or(&[]);
-        changes.push(diff_one(index, want, found));
+        let (keep, extras) = dedupe(found, options.owner);
+        for extra in extras {
+            changes.push(dedupe_row(
+                want.sandbox.as_str(),
+                want.name.as_str(),
+                extra,
+                keep[0],
+            ));
+        }
+        changes.push(diff_one(index, want, &keep));
     }
 
     for (sandbox, names) in &by_name {
@@ -191,14 +403,10 @@ pub fn plan(
                 continue;
             }
             for c in found {
-                let managed = c
-                    .description
-                    .as_deref()
-                    .is_some_and(|d| ownership::parse(d).fingerprint.is_some());
-                if !managed {
+                if !is_managed(c, options.owner) {
                     continue;
                 }
-                let (action, reason) = if prune {
+                let (action, reason) = if options.prune {
                     (Action::Delete, "managed by atsprov and no longer declared")
                 } else {
                     (
@@ -213,6 +421,7 @@ pub fn plan(
                     connection_id: Some(c.id.clone()),
                     etag: Some(c.etag.clone()),
                     fields: Vec::new(),
+                    diff: Vec::new(),
                     reason: reason.to_owned(),
                     desired: None,
                 });
@@ -220,28 +429,104 @@ pub fn plan(
         }
     }
 
+    let order = options.sandboxes;
     changes.sort_by(|a, b| {
-        place(&a.sandbox, &a.name, &a.connection_id).cmp(&place(
+        place(order, &a.sandbox, &a.name, &a.connection_id).cmp(&place(
+            order,
             &b.sandbox,
             &b.name,
             &b.connection_id,
         ))
     });
     let mut errors = sandbox_errors;
-    errors.sort_by(|a, b| a.sandbox.cmp(&b.sandbox));
-    Plan { changes, errors }
+    errors.sort_by(|a, b| {
+        (rank(order, &a.sandbox), &a.sandbox).cmp(&(rank(order, &b.sandbox), &b.sandbox))
+    });
+    Plan {
+        basis: Basis::of(desired, live, &options),
+        sandboxes: order.to_vec(),
+        changes,
+        errors,
+    }
 }
 
-/// The order of plans and reports: sandbox, then name, then id.
-pub(crate) fn place<'a>(
+/// Of another spec, being deleted, or another owner's: none of our business.
+fn is_our_business(c: &Connection, owner: Option<&str>) -> bool {
+    if c.connection_spec.id != ATS_CONNECTION_SPEC_ID || c.is_deleting() {
+        return false;
+    }
+    let marked = ownership::parse(c.description.as_deref().unwrap_or(""));
+    marked.fingerprint.is_none() || marked.owner == owner
+}
+
+fn is_managed(c: &Connection, owner: Option<&str>) -> bool {
+    ownership::parse(c.description.as_deref().unwrap_or("")).is_managed_by(owner)
+}
+
+/// Splits same-name connections into the ones to plan with and the
+/// duplicates atsprov made itself, which go. Only when every one is managed
+/// by this manifest with one fingerprint is it a duplicate atsprov made (an
+/// ambiguous create that went through twice); anything else is a conflict
+/// for a person, and all are kept.
+fn dedupe<'a>(
+    found: &[&'a Connection],
+    owner: Option<&str>,
+) -> (Vec<&'a Connection>, Vec<&'a Connection>) {
+    if found.len() < 2 {
+        return (found.to_vec(), Vec::new());
+    }
+    let fingerprints: Vec<Option<Fingerprint>> = found
+        .iter()
+        .map(|c| {
+            let marked = ownership::parse(c.description.as_deref().unwrap_or(""));
+            marked
+                .is_managed_by(owner)
+                .then_some(marked.fingerprint)
+                .flatten()
+        })
+        .collect();
+    let same = fingerprints[0].is_some() && fingerprints.iter().all(|f| *f == fingerprints[0]);
+    if !same {
+        return (found.to_vec(), Vec::new());
+    }
+    let mut sorted = found.to_vec();
+    // The oldest stays: the one other tools may already point at.
+    sorted.sort_by(|a, b| {
+        (a.created_at.unwrap_or(i64::MAX), &a.id).cmp(&(b.created_at.unwrap_or(i64::MAX), &b.id))
+    });
+    let extras = sorted.split_off(1);
+    (sorted, extras)
+}
+
+fn dedupe_row(sandbox: &str, name: &str, extra: &Connection, kept: &Connection) -> Change {
+    Change {
+        sandbox: sandbox.to_owned(),
+        name: name.to_owned(),
+        action: Action::Delete,
+        connection_id: Some(extra.id.clone()),
+        etag: Some(extra.etag.clone()),
+        fields: Vec::new(),
+        diff: Vec::new(),
+        reason: format!(
+            "dedupe: a duplicate atsprov made; the oldest (id {}) is kept",
+            kept.id
+        ),
+        desired: None,
+    }
+}
+
+/// The order of plans and reports: the manifest's sandbox order, then name, then id.
+pub fn place<'a>(
+    order: &[String],
     sandbox: &'a str,
     name: &'a str,
     id: &'a Option<String>,
-) -> (&'a str, &'a str, Option<&'a str>) {
-    (sandbox, name, id.as_deref())
+) -> (usize, &'a str, &'a str, Option<&'a str>) {
+    (rank(order, sandbox), sandbox, name, id.as_deref())
 }
 
-/// Diffs one declared connection against the live connections of that name.
+/// Diffs one declared connection against the live connections of that name
+/// (already narrowed to this manifest's business).
 pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -> Change {
     let mut change = Change {
         sandbox: want.sandbox.clone(),
@@ -250,18 +535,23 @@ pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -
         connection_id: None,
         etag: None,
         fields: Vec::new(),
+        diff: Vec::new(),
         reason: "not present in the sandbox".to_owned(),
         desired: Some(index),
     };
     let live = match found {
         [] => return change,
+        [one] if one.is_deleting() => {
+            change.reason = "not present (the connection of that name is being deleted)".to_owned();
+            return change;
+        }
         [one] => *one,
         many => {
             let mut ids: Vec<&str> = many.iter().map(|c| c.id.as_str()).collect();
             ids.sort_unstable();
             change.action = Action::Conflict;
             change.reason = format!(
-                "{} connections named `{}` exist ({}); delete the extras in AEP so one remains",
+                "{} connections named `{}` exist ({}); delete the extras in AEP so one remains, or rename the account",
                 many.len(),
                 want.name,
                 ids.join(", ")
@@ -273,52 +563,136 @@ pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -
     change.etag = Some(live.etag.clone());
     let description = live.description.as_deref().unwrap_or("");
     let marked = ownership::parse(description);
+    let owner = want.owner.as_deref();
     match marked.fingerprint {
+        Some(_) if !marked.is_managed_by(owner) => {
+            change.action = Action::Conflict;
+            change.reason = format!(
+                "a connection named `{}` is managed by another manifest (owner {}); rename the account, or change `owner`",
+                want.name,
+                marked.owner.unwrap_or("(none)")
+            );
+        }
         None if want.adopt => {
             change.action = Action::Update;
             change.fields = vec![Field::Description, Field::Credentials];
-            change.reason =
-                "adopt: take over the existing connection not managed by atsprov".to_owned();
+            if description != want.description {
+                change.diff.push(Diff::new(
+                    DiffField::Description,
+                    live.description.as_deref(),
+                    Some(&want.description),
+                ));
+            }
+            change.diff.push(Diff::new(DiffField::Marker, None, None));
+            change.reason = format!(
+                "adopt: take over the existing connection not managed by atsprov; {}",
+                describe(&change.diff)
+            );
         }
         None => {
             change.action = Action::Conflict;
             change.reason = format!(
-                "a connection named `{}` exists but is not managed by atsprov; set `adopt = true` on the account to take it over, or rename it",
+                "a connection named `{}` exists but is not managed by atsprov; set `adopt = true` on the account to take it over, or rename the account",
                 want.name
             );
         }
         Some(fingerprint) => {
             if marked.text != want.description {
                 change.fields.push(Field::Description);
+                change.diff.push(Diff::new(
+                    DiffField::Description,
+                    Some(marked.text),
+                    Some(&want.description),
+                ));
             }
             if fingerprint != want.fingerprint {
                 change.fields.push(Field::Credentials);
+                change
+                    .diff
+                    .extend(credential_diff(live, want, &fingerprint));
             }
             if change.fields.is_empty() {
                 change.action = Action::NoOp;
                 change.reason = "up to date".to_owned();
             } else {
                 change.action = Action::Update;
-                let words: Vec<&str> = change
-                    .fields
-                    .iter()
-                    .map(|f| match f {
-                        Field::Description => "description changed",
-                        Field::Credentials => "credentials changed",
-                    })
-                    .collect();
-                change.reason = words.join(", ");
+                change.reason = describe(&change.diff);
             }
         }
     }
     change
 }
 
+fn describe(diff: &[Diff]) -> String {
+    diff.iter()
+        .map(Diff::describe)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What changed in the credentials: the plain parts of the live connection
+/// string against the declared ones; when those agree (or cannot be read),
+/// the key, shown only by its fingerprints.
+fn credential_diff(
+    live: &Connection,
+    want: &DesiredConnection,
+    live_fp: &Fingerprint,
+) -> Vec<Diff> {
+    let key_changed = || {
+        Diff::new(
+            DiffField::Key,
+            Some(live_fp.as_str()),
+            Some(want.fingerprint.as_str()),
+        )
+    };
+    let Ok(new) = ConnectionString::parse(want.connection_string.expose()) else {
+        return vec![key_changed()];
+    };
+    let old = &live.plain;
+    let mut diff = Vec::new();
+    if let Some(old_name) = &old.account_name
+        && *old_name != new.account_name
+    {
+        diff.push(Diff::new(
+            DiffField::AccountName,
+            Some(old_name),
+            Some(&new.account_name),
+        ));
+    }
+    if old.account_name.is_some() {
+        let old_suffix = old
+            .endpoint_suffix
+            .as_deref()
+            .unwrap_or(DEFAULT_ENDPOINT_SUFFIX);
+        if old_suffix != new.endpoint_suffix() {
+            diff.push(Diff::new(
+                DiffField::EndpointSuffix,
+                Some(old_suffix),
+                Some(new.endpoint_suffix()),
+            ));
+        }
+        let new_endpoint = new.table_endpoint.as_ref().map(url::Url::as_str);
+        if old.table_endpoint.as_deref() != new_endpoint {
+            diff.push(Diff::new(
+                DiffField::TableEndpoint,
+                old.table_endpoint.as_deref(),
+                new_endpoint,
+            ));
+        }
+    }
+    if diff.is_empty() {
+        diff.push(key_changed());
+    }
+    diff
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::secret::Secret;
-    use crate::wire::SpecRef;
+    use crate::wire::{PlainParts, SpecRef};
 
     const ORG: &str = "ORG@AdobeOrg";
 
@@ -348,6 +722,14 @@ mod tests {
             created_client: None,
             updated_client: None,
             sandbox_name: None,
+            plain: Default::default(),
+        }
+    }
+
+    fn opts(prune: bool) -> Options<'static> {
+        Options {
+            prune,
+            ..Options::default()
         }
     }
 
@@ -399,7 +781,7 @@ mod tests {
         ];
         let live_map = BTreeMap::from([("prod".to_owned(), live_prod)]);
 
-        let p = plan(&desired, &live_map, Vec::new(), false);
+        let p = plan(&desired, &live_map, Vec::new(), opts(false));
         assert_eq!(row(&p, "same"), (Action::NoOp, vec![]));
         assert_eq!(
             row(&p, "rotated"),
@@ -415,7 +797,23 @@ mod tests {
             row(&p, "adopted"),
             (Action::Update, vec![Field::Description, Field::Credentials])
         );
-        assert_eq!(row(&p, "twice").0, Action::Conflict);
+        // Two managed with one fingerprint: a duplicate atsprov made; the
+        // oldest stays (ids sort when no creation time is known).
+        let twice: Vec<_> = p.changes.iter().filter(|c| c.name == "twice").collect();
+        assert_eq!(twice.len(), 2);
+        assert_eq!(
+            (twice[0].action, twice[0].connection_id.as_deref()),
+            (Action::NoOp, Some("6"))
+        );
+        assert_eq!(
+            (twice[1].action, twice[1].connection_id.as_deref()),
+            (Action::Delete, Some("7"))
+        );
+        assert!(
+            twice[1].reason.starts_with("dedupe:"),
+            "{}",
+            twice[1].reason
+        );
         assert_eq!(row(&p, "gone").0, Action::Orphan);
         assert!(p.changes.iter().all(|c| c.name != "unrelated"));
         assert_eq!(
@@ -423,16 +821,16 @@ mod tests {
             Summary {
                 create: 1,
                 update: 3,
-                no_op: 1,
-                delete: 0,
-                conflict: 2,
+                no_op: 2,
+                delete: 1,
+                conflict: 1,
                 orphan: 1
             }
         );
 
-        let pruned = plan(&desired, &live_map, Vec::new(), true);
+        let pruned = plan(&desired, &live_map, Vec::new(), opts(true));
         assert_eq!(row(&pruned, "gone").0, Action::Delete);
-        assert_eq!(pruned.summary().delete, 1);
+        assert_eq!(pruned.summary().delete, 2);
     }
 
     #[test]
@@ -446,7 +844,7 @@ mod tests {
             sandbox: "dev".into(),
             error: "HTTP 403".into(),
         }];
-        let p = plan(&desired, &live_map, errors, false);
+        let p = plan(&desired, &live_map, errors, opts(false));
         assert_eq!(p.changes.len(), 1);
         assert_eq!(p.changes[0].sandbox, "prod");
         assert_eq!(p.errors.len(), 1);
@@ -458,7 +856,298 @@ mod tests {
         let desired = vec![d.clone()];
         // The same name managed in prod is not a match for dev, and prod is not planned.
         let live_map = BTreeMap::from([("dev".to_owned(), Vec::new())]);
-        let p = plan(&desired, &live_map, Vec::new(), false);
+        let p = plan(&desired, &live_map, Vec::new(), opts(false));
         assert_eq!(row(&p, "a").0, Action::Create);
+    }
+
+    fn with(mut c: Connection, f: impl FnOnce(&mut Connection)) -> Connection {
+        f(&mut c);
+        c
+    }
+
+    fn in_prod(connections: Vec<Connection>) -> BTreeMap<String, Vec<Connection>> {
+        BTreeMap::from([("prod".to_owned(), connections)])
+    }
+
+    #[test]
+    fn owners_share_a_sandbox_without_touching_each_other() {
+        let team_a: Option<Arc<str>> = Some("team-a".into());
+        let mine = want("prod", "mine", "d", "k1", false).owned_by(team_a.clone());
+        let theirs_declared =
+            want("prod", "shared-name", "d", "k2", false).owned_by(team_a.clone());
+        let theirs = want("prod", "shared-name", "d", "k2", false).owned_by(Some("team-b".into()));
+        let unowned = want("prod", "legacy", "d", "k3", false);
+        let my_old = want("prod", "my-old", "d", "k4", false).owned_by(team_a.clone());
+        let live = in_prod(vec![
+            managed("1", &mine),
+            managed("2", &theirs),
+            managed("3", &unowned),
+            managed("4", &my_old),
+        ]);
+        let options = Options {
+            prune: true,
+            owner: Some("team-a"),
+            sandboxes: &[],
+        };
+        let p = plan(&[mine, theirs_declared], &live, Vec::new(), options);
+        assert_eq!(row(&p, "mine").0, Action::NoOp);
+        // Another owner's connection of the same name is not ours to match:
+        // this manifest creates its own.
+        assert_eq!(row(&p, "shared-name").0, Action::Create);
+        // Only this owner's undeclared connections are pruned.
+        assert_eq!(row(&p, "my-old").0, Action::Delete);
+        assert!(p.changes.iter().all(|c| c.name != "legacy"), "{p:?}");
+
+        // A manifest without an owner owns the markers without one, only.
+        let p = plan(&[], &live, Vec::new(), opts(true));
+        let deleted: Vec<&str> = p.changes.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(deleted, ["legacy"]);
+    }
+
+    #[test]
+    fn other_specs_and_deleting_connections_are_not_our_business() {
+        let a = want("prod", "a", "d", "k", false);
+        let b = want("prod", "b", "d", "k", false);
+        let gone = want("prod", "gone", "d", "k", false);
+        let live = in_prod(vec![
+            with(managed("1", &a), |c| {
+                c.state = Some("delete-finalizing".into())
+            }),
+            with(live("2", "b", "made by hand"), |c| {
+                c.connection_spec.id = "another-spec".into()
+            }),
+            with(managed("3", &gone), |c| {
+                c.connection_spec.id = "another-spec".into()
+            }),
+        ]);
+        let p = plan(&[a, b], &live, Vec::new(), opts(true));
+        assert_eq!(row(&p, "a").0, Action::Create);
+        assert_eq!(row(&p, "b").0, Action::Create);
+        assert!(p.changes.iter().all(|c| c.name != "gone"), "{p:?}");
+    }
+
+    #[test]
+    fn dedupe_keeps_the_oldest_and_only_for_one_fingerprint() {
+        let d = want("prod", "d", "x", "k", false);
+        let listed = in_prod(vec![
+            with(managed("b-newest", &d), |c| c.created_at = Some(300)),
+            with(managed("c-oldest", &d), |c| c.created_at = Some(100)),
+            with(managed("a-middle", &d), |c| c.created_at = Some(200)),
+        ]);
+        let p = plan(std::slice::from_ref(&d), &listed, Vec::new(), opts(false));
+        let kept: Vec<_> = p
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::NoOp)
+            .collect();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].connection_id.as_deref(), Some("c-oldest"));
+        let mut deleted: Vec<&str> = p
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .filter_map(|c| c.connection_id.as_deref())
+            .collect();
+        deleted.sort_unstable();
+        assert_eq!(deleted, ["a-middle", "b-newest"]);
+
+        // Different fingerprints, or a hand-made one among them: a person decides.
+        let other_key = want("prod", "d", "x", "k-other", false);
+        for second in [managed("2", &other_key), live("2", "d", "by hand")] {
+            let listed = in_prod(vec![managed("1", &d), second]);
+            let p = plan(std::slice::from_ref(&d), &listed, Vec::new(), opts(false));
+            assert_eq!(p.summary().conflict, 1, "{p:?}");
+            assert_eq!(p.summary().delete, 0, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn sandboxes_keep_the_manifests_order() {
+        let desired = vec![
+            want("prod", "a", "d", "k", false),
+            want("stage", "a", "d", "k", false),
+            want("dev", "a", "d", "k", false),
+        ];
+        let live: BTreeMap<String, Vec<Connection>> = ["dev", "prod", "stage"]
+            .into_iter()
+            .map(|s| (s.to_owned(), Vec::new()))
+            .collect();
+        let order = ["stage".to_owned(), "prod".to_owned(), "dev".to_owned()];
+        let options = Options {
+            sandboxes: &order,
+            ..Options::default()
+        };
+        let p = plan(&desired, &live, Vec::new(), options);
+        let seen: Vec<&str> = p.changes.iter().map(|c| c.sandbox.as_str()).collect();
+        assert_eq!(seen, ["stage", "prod", "dev"]);
+    }
+
+    #[test]
+    fn the_basis_changes_with_the_manifest_or_the_live_state_only() {
+        let d = want("prod", "a", "d", "k", false);
+        let listed = in_prod(vec![managed("1", &d)]);
+        let base = plan(std::slice::from_ref(&d), &listed, Vec::new(), opts(false)).basis;
+        assert_eq!(
+            base,
+            plan(std::slice::from_ref(&d), &listed, Vec::new(), opts(false)).basis
+        );
+        assert!(base.manifest.starts_with("sha256:") && base.manifest.len() == 71);
+
+        let rotated = want("prod", "a", "d", "k2", false);
+        let b = plan(
+            std::slice::from_ref(&rotated),
+            &listed,
+            Vec::new(),
+            opts(false),
+        )
+        .basis;
+        assert_ne!(b.manifest, base.manifest);
+        assert_eq!(b.live, base.live);
+
+        let b = plan(std::slice::from_ref(&d), &listed, Vec::new(), opts(true)).basis;
+        assert_ne!(b.manifest, base.manifest, "--prune plans differently");
+
+        let edited = in_prod(vec![with(managed("1", &d), |c| {
+            c.etag = "\"other\"".into()
+        })]);
+        let b = plan(std::slice::from_ref(&d), &edited, Vec::new(), opts(false)).basis;
+        assert_eq!(b.manifest, base.manifest);
+        assert_ne!(b.live, base.live);
+
+        let more = in_prod(vec![managed("1", &d), live("2", "new", "by hand")]);
+        let b = plan(std::slice::from_ref(&d), &more, Vec::new(), opts(false)).basis;
+        assert_ne!(b.live, base.live);
+    }
+
+    fn cs(account: &str, key: &str, suffix: Option<&str>) -> String {
+        let mut text =
+            format!("DefaultEndpointsProtocol=https;AccountName={account};AccountKey={key}");
+        if let Some(suffix) = suffix {
+            text.push_str(";EndpointSuffix=");
+            text.push_str(suffix);
+        }
+        text
+    }
+
+    fn want_cs(
+        name: &str,
+        description: &str,
+        connection_string: &str,
+        adopt: bool,
+    ) -> DesiredConnection {
+        DesiredConnection::new(
+            ORG,
+            "prod",
+            name,
+            description,
+            Secret::new(connection_string),
+            adopt,
+            0,
+        )
+    }
+
+    /// A live connection as the API shows it: key masked, plain parts readable.
+    fn shown(id: &str, d: &DesiredConnection) -> Connection {
+        let masked = d
+            .connection_string
+            .expose()
+            .replace("AccountKey=", "AccountKey=***;x=");
+        with(managed(id, d), |c| {
+            c.plain = PlainParts::of_connection_string(&masked)
+        })
+    }
+
+    #[test]
+    fn updates_say_what_changes_from_what_to_what() {
+        const KEY1: &str = "a2V5LW9uZQ==";
+        const KEY2: &str = "a2V5LXR3bw==";
+        let fields = |p: &Plan| {
+            p.changes[0]
+                .diff
+                .iter()
+                .map(|d| (d.field, d.old.clone(), d.new.clone()))
+                .collect::<Vec<_>>()
+        };
+        let s = |v: &str| Some(v.to_owned());
+
+        // The account name moved: shown from the live connection string's plain part.
+        let before = want_cs("n", "d", &cs("oldacct", KEY1, None), false);
+        let after = want_cs("n", "d", &cs("newacct", KEY1, None), false);
+        let p = plan(
+            std::slice::from_ref(&after),
+            &in_prod(vec![shown("1", &before)]),
+            Vec::new(),
+            opts(false),
+        );
+        assert_eq!(
+            fields(&p),
+            [(DiffField::AccountName, s("oldacct"), s("newacct"))]
+        );
+        assert_eq!(p.changes[0].fields, [Field::Credentials]);
+
+        // Only the key: its fingerprints, never the key.
+        let after = want_cs("n", "d", &cs("oldacct", KEY2, None), false);
+        let p = plan(
+            std::slice::from_ref(&after),
+            &in_prod(vec![shown("1", &before)]),
+            Vec::new(),
+            opts(false),
+        );
+        assert_eq!(
+            fields(&p),
+            [(
+                DiffField::Key,
+                s(before.fingerprint.as_str()),
+                s(after.fingerprint.as_str())
+            )]
+        );
+        assert!(!p.changes[0].reason.contains(KEY2));
+
+        // The suffix and the description.
+        let after = want_cs(
+            "n",
+            "new words",
+            &cs("oldacct", KEY1, Some("core.chinacloudapi.cn")),
+            false,
+        );
+        let p = plan(
+            std::slice::from_ref(&after),
+            &in_prod(vec![shown("1", &before)]),
+            Vec::new(),
+            opts(false),
+        );
+        assert_eq!(
+            fields(&p),
+            [
+                (DiffField::Description, s("d"), s("new words")),
+                (
+                    DiffField::EndpointSuffix,
+                    s("core.windows.net"),
+                    s("core.chinacloudapi.cn")
+                ),
+            ]
+        );
+        assert_eq!(
+            p.changes[0].reason,
+            "description: \"d\" → \"new words\"; endpoint suffix: core.windows.net → core.chinacloudapi.cn"
+        );
+
+        // Adopting a connection made in the UI with no description at all.
+        let adopt = want_cs("n", "d", &cs("oldacct", KEY1, None), true);
+        let ui = with(live("9", "n", ""), |c| c.description = None);
+        let p = plan(
+            std::slice::from_ref(&adopt),
+            &in_prod(vec![ui]),
+            Vec::new(),
+            opts(false),
+        );
+        assert_eq!(p.changes[0].action, Action::Update);
+        assert_eq!(
+            fields(&p),
+            [
+                (DiffField::Description, None, s("d")),
+                (DiffField::Marker, None, None)
+            ]
+        );
     }
 }

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::plan::{Action, Change, Plan, SandboxError, Summary};
+use crate::escape::{md_cell, md_code, terminal};
+use crate::plan::{Action, Basis, Change, Diff, Plan, SandboxError, Summary};
 
 /// The schema tag of the JSON plan.
 pub const PLAN_SCHEMA: &str = "atsprov.plan/v1";
@@ -14,6 +15,7 @@ pub const PLAN_SCHEMA: &str = "atsprov.plan/v1";
 #[derive(Serialize)]
 struct PlanJson<'a> {
     schema: &'static str,
+    basis: &'a Basis,
     summary: Summary,
     changes: Vec<ChangeJson<'a>>,
     errors: &'a [SandboxError],
@@ -26,6 +28,7 @@ struct ChangeJson<'a> {
     action: Action,
     connection_id: Option<&'a str>,
     fields: Vec<&'static str>,
+    diff: &'a [Diff],
     reason: &'a str,
 }
 
@@ -33,6 +36,7 @@ struct ChangeJson<'a> {
 pub fn plan_json(plan: &Plan) -> String {
     let doc = PlanJson {
         schema: PLAN_SCHEMA,
+        basis: &plan.basis,
         summary: plan.summary(),
         changes: plan
             .changes
@@ -43,6 +47,7 @@ pub fn plan_json(plan: &Plan) -> String {
                 action: c.action,
                 connection_id: c.connection_id.as_deref(),
                 fields: c.fields.iter().map(|f| f.as_str()).collect(),
+                diff: &c.diff,
                 reason: &c.reason,
             })
             .collect(),
@@ -93,18 +98,11 @@ pub fn summary_line(summary: &Summary) -> String {
 }
 
 fn details(change: &Change) -> String {
-    match change.action {
-        Action::Update => {
-            let mut text = change.reason.clone();
-            if let Some(id) = &change.connection_id {
-                let _ = write!(text, " (id {id})");
-            }
-            text
+    let id = change.connection_id.as_deref();
+    match (change.action, id) {
+        (Action::Update | Action::Delete | Action::Orphan, Some(id)) => {
+            format!("{} (id {id})", change.reason)
         }
-        Action::Delete | Action::Orphan => match &change.connection_id {
-            Some(id) => format!("{} (id {id})", change.reason),
-            None => change.reason.clone(),
-        },
         _ => change.reason.clone(),
     }
 }
@@ -118,7 +116,7 @@ struct SandboxView<'a> {
     unchanged: usize,
 }
 
-/// The plan grouped by sandbox, sandboxes sorted, unreadable ones included.
+/// The plan grouped by sandbox, in the manifest's order, unreadable ones included.
 fn by_sandbox(plan: &Plan) -> Vec<SandboxView<'_>> {
     let mut views: Vec<SandboxView<'_>> = Vec::new();
     for change in &plan.changes {
@@ -151,8 +149,42 @@ fn by_sandbox(plan: &Plan) -> Vec<SandboxView<'_>> {
             }),
         }
     }
-    views.sort_by(|a, b| a.sandbox.cmp(b.sandbox));
+    views.sort_by(|a, b| (plan.rank(a.sandbox), a.sandbox).cmp(&(plan.rank(b.sandbox), b.sandbox)));
     views
+}
+
+/// The closing words of a plan: never "no changes" while a conflict or an
+/// orphan is there to look at.
+fn verdict(plan: &Plan, summary: &Summary) -> Option<String> {
+    let mut lines = Vec::new();
+    if !plan.errors.is_empty() {
+        lines.push(format!(
+            "{} could not be read: {}",
+            plural(plan.errors.len(), "sandbox", "sandboxes"),
+            plan.errors
+                .iter()
+                .map(|e| terminal(&e.sandbox).into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if summary.conflict > 0 {
+        lines.push(format!(
+            "{} a person: each says what to do (`adopt = true`, or a rename).",
+            plural(summary.conflict, "conflict needs", "conflicts need")
+        ));
+    }
+    if summary.orphan > 0 {
+        lines.push(format!(
+            "{} left alone: managed by atsprov but no longer declared; `--prune` deletes {}.",
+            plural(summary.orphan, "orphan", "orphans"),
+            if summary.orphan == 1 { "it" } else { "them" }
+        ));
+    }
+    if summary.is_clean() && plan.errors.is_empty() {
+        lines.push("No changes: the live connections match the manifest.".to_owned());
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 /// The plan for a terminal: grouped by sandbox, one line per change
@@ -171,30 +203,43 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
             rows,
             unchanged,
         } = view;
-        let _ = writeln!(out, "{bold}Sandbox {sandbox}{off}");
+        let _ = writeln!(out, "{bold}Sandbox {}{off}", terminal(sandbox));
         if let Some(error) = error {
             let (red, reset) = if color { ("\x1b[31m", off) } else { ("", "") };
-            let _ = writeln!(out, "  {red}error:{reset} {}", error.error);
+            let _ = writeln!(out, "  {red}error:{reset} {}", terminal(&error.error));
         }
-        let width = rows
-            .iter()
-            .map(|c| c.name.chars().count())
-            .max()
-            .unwrap_or(0);
-        for change in rows {
+        let names: Vec<_> = rows.iter().map(|c| terminal(&c.name)).collect();
+        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        for (change, name) in rows.into_iter().zip(names) {
             let (start, end) = if color {
                 (ansi(change.action), off)
             } else {
                 ("", "")
             };
+            if change.diff.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  {start}{} {name:<width$}  {:<8}{end}  {}",
+                    symbol(change.action),
+                    change.action.as_str(),
+                    terminal(&details(change)),
+                );
+                continue;
+            }
+            let id = change
+                .connection_id
+                .as_deref()
+                .map(|id| format!("(id {})", terminal(id)));
             let _ = writeln!(
                 out,
-                "  {start}{} {:<width$}  {:<8}{end}  {}",
+                "  {start}{} {name:<width$}  {:<8}{end}  {}",
                 symbol(change.action),
-                change.name,
                 change.action.as_str(),
-                details(change),
+                id.unwrap_or_default(),
             );
+            for diff in &change.diff {
+                let _ = writeln!(out, "      {}", terminal(&diff.describe()));
+            }
         }
         if unchanged > 0 {
             let _ = writeln!(
@@ -208,28 +253,11 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
     let summary = plan.summary();
     out.push_str(&summary_line(&summary));
     out.push('\n');
-    if !plan.errors.is_empty() {
-        let _ = writeln!(
-            out,
-            "{} could not be read: {}",
-            plural(plan.errors.len(), "sandbox", "sandboxes"),
-            plan.errors
-                .iter()
-                .map(|e| e.sandbox.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    } else if !summary.has_changes() {
-        out.push_str("No changes: the live connections match the manifest.\n");
+    if let Some(verdict) = verdict(plan, &summary) {
+        out.push_str(&verdict);
+        out.push('\n');
     }
     out
-}
-
-/// Escapes text for a Markdown table cell.
-pub(crate) fn md_cell(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('\n', " ")
 }
 
 /// The plan as Markdown, a table per sandbox, fit for a CI job summary.
@@ -237,6 +265,11 @@ pub fn plan_markdown(plan: &Plan) -> String {
     let summary = plan.summary();
     let mut out = String::from("## atsprov plan\n\n");
     let _ = writeln!(out, "**{}**\n", summary_line(&summary));
+    if let Some(verdict) = verdict(plan, &summary) {
+        for line in verdict.lines() {
+            let _ = writeln!(out, "{}\n", md_cell(line));
+        }
+    }
     for view in by_sandbox(plan) {
         let SandboxView {
             sandbox,
@@ -244,20 +277,29 @@ pub fn plan_markdown(plan: &Plan) -> String {
             rows,
             unchanged,
         } = view;
-        let _ = writeln!(out, "### Sandbox `{sandbox}`\n");
+        let _ = writeln!(out, "### Sandbox {}\n", md_code(sandbox));
         if let Some(error) = error {
             let _ = writeln!(out, "> **Error:** {}\n", md_cell(&error.error));
         }
         if !rows.is_empty() {
             out.push_str("| | Connection | Action | Details |\n|---|---|---|---|\n");
             for c in rows {
+                let details = if c.diff.is_empty() {
+                    md_cell(&details(c))
+                } else {
+                    let mut lines: Vec<String> =
+                        c.diff.iter().map(|d| md_cell(&d.describe())).collect();
+                    if let Some(id) = &c.connection_id {
+                        lines.push(format!("(id {})", md_cell(id)));
+                    }
+                    lines.join("<br>")
+                };
                 let _ = writeln!(
                     out,
-                    "| `{}` | `{}` | {} | {} |",
+                    "| `{}` | {} | {} | {details} |",
                     symbol(c.action),
-                    md_cell(&c.name),
+                    md_code(&c.name),
                     c.action.as_str(),
-                    md_cell(&details(c))
                 );
             }
             out.push('\n');
@@ -276,7 +318,7 @@ pub fn plan_markdown(plan: &Plan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Field;
+    use crate::plan::{DiffField, Field};
 
     fn change(
         sandbox: &str,
@@ -293,14 +335,40 @@ mod tests {
             etag: id.as_ref().map(|_| "\"e\"".to_owned()),
             connection_id: id,
             fields,
+            diff: Vec::new(),
             reason: reason.to_owned(),
             desired: None,
         }
     }
 
-    /// A plan with every action, two sandboxes, and one that could not be read.
+    fn with_diff(mut c: Change, diff: Vec<Diff>) -> Change {
+        c.reason = diff
+            .iter()
+            .map(Diff::describe)
+            .collect::<Vec<_>>()
+            .join("; ");
+        c.diff = diff;
+        c
+    }
+
+    fn diff(field: DiffField, old: &str, new: &str) -> Diff {
+        Diff {
+            field,
+            old: Some(old.to_owned()),
+            new: Some(new.to_owned()),
+        }
+    }
+
+    /// A plan with every action and every diff kind, three sandboxes in the
+    /// manifest's order (not alphabetical), one that could not be read, and
+    /// a hostile name.
     fn every_action() -> Plan {
         Plan {
+            basis: Basis {
+                manifest: "sha256:m".to_owned(),
+                live: "sha256:l".to_owned(),
+            },
+            sandboxes: vec!["prod".to_owned(), "stage".to_owned(), "dev".to_owned()],
             changes: vec![
                 change(
                     "dev",
@@ -317,19 +385,45 @@ mod tests {
                     vec![],
                     "managed by atsprov and no longer declared",
                 ),
-                change(
-                    "prod",
-                    "rotated",
-                    Action::Update,
-                    vec![Field::Credentials],
-                    "credentials changed",
+                with_diff(
+                    change(
+                        "prod",
+                        "rotated",
+                        Action::Update,
+                        vec![Field::Credentials],
+                        "",
+                    ),
+                    vec![diff(DiffField::Key, "0011223344556677", "8899aabbccddeeff")],
+                ),
+                with_diff(
+                    change(
+                        "prod",
+                        "both",
+                        Action::Update,
+                        vec![Field::Description, Field::Credentials],
+                        "",
+                    ),
+                    vec![
+                        diff(DiffField::Description, "Old text", "New | text"),
+                        diff(DiffField::AccountName, "salesold", "salesnew"),
+                        diff(
+                            DiffField::EndpointSuffix,
+                            "core.windows.net",
+                            "core.chinacloudapi.cn",
+                        ),
+                        diff(
+                            DiffField::TableEndpoint,
+                            "http://127.0.0.1:1/a",
+                            "http://127.0.0.1:2/a",
+                        ),
+                    ],
                 ),
                 change(
                     "prod",
-                    "both",
-                    Action::Update,
-                    vec![Field::Description, Field::Credentials],
-                    "description changed, credentials changed",
+                    "evil\x1b[2J|`name`\r\n",
+                    Action::Conflict,
+                    vec![],
+                    "a connection named `evil\x1b[2J|name` exists but is not managed by atsprov",
                 ),
                 change(
                     "prod",
@@ -362,11 +456,44 @@ mod tests {
         let coloured = plan_text(&plan, true);
         assert!(coloured.contains("\x1b[32m+ fresh"), "{coloured:?}");
         assert!(!plan_text(&plan, false).contains('\x1b'));
+        for text in [plan_text(&plan, false), plan_markdown(&plan)] {
+            assert!(!text.contains('\r'), "{text}");
+            assert!(!text.contains("No changes"), "{text}");
+        }
+        let markdown = plan_markdown(&plan);
+        for row in markdown.lines().filter(|l| l.starts_with("| `")) {
+            let cells = row.replace("\\|", "").matches('|').count();
+            assert_eq!(cells, 5, "a name or detail broke the table: {row}");
+        }
+    }
+
+    #[test]
+    fn orphans_and_conflicts_are_never_no_changes() {
+        for (action, words) in [
+            (Action::Orphan, "1 orphan left alone"),
+            (Action::Conflict, "1 conflict needs a person"),
+        ] {
+            let plan = Plan {
+                basis: Basis::default(),
+                sandboxes: vec!["dev".to_owned()],
+                changes: vec![
+                    change("dev", "same", Action::NoOp, vec![], "up to date"),
+                    change("dev", "x", action, vec![], "why"),
+                ],
+                errors: vec![],
+            };
+            for text in [plan_text(&plan, false), plan_markdown(&plan)] {
+                assert!(!text.contains("No changes"), "{text}");
+                assert!(text.contains(words), "{text}");
+            }
+        }
     }
 
     #[test]
     fn no_changes_says_so() {
         let plan = Plan {
+            basis: Basis::default(),
+            sandboxes: vec!["dev".to_owned()],
             changes: vec![change("dev", "same", Action::NoOp, vec![], "up to date")],
             errors: vec![],
         };

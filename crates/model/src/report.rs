@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use crate::escape::md_cell;
 use crate::plan::{Action, place};
-use crate::render::md_cell;
 
 /// The schema tag of the JSON report.
 pub const REPORT_SCHEMA: &str = "atsprov.report/v1";
@@ -160,7 +160,8 @@ impl Report {
         mut items: Vec<ReportItem>,
     ) -> Self {
         items.sort_by(|a, b| {
-            place(&a.sandbox, &a.name, &a.connection_id).cmp(&place(
+            place(&[], &a.sandbox, &a.name, &a.connection_id).cmp(&place(
+                &[],
                 &b.sandbox,
                 &b.name,
                 &b.connection_id,

@@ -13,30 +13,24 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use crate::connstr::ConnectionString;
 use crate::manifest::Account;
 use crate::secret::Secret;
 
-const BLOCK: usize = 64;
-
 /// HMAC-SHA256 (RFC 2104).
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(block.map(|b| b ^ 0x36));
-    inner.update(message);
-    let inner = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(block.map(|b| b ^ 0x5c));
-    outer.update(inner);
-    outer.finalize().into()
+    mac(key, message).finalize().into_bytes().into()
+}
+
+fn mac(key: &[u8], message: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes a key of any length: this never fails.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(message);
+    mac
 }
 
 /// The account key is not valid base64.
@@ -62,6 +56,33 @@ pub fn authorization(
     let string_to_sign = format!("{date}\n/{account}{path}");
     let signature = STANDARD.encode(hmac_sha256(&key, string_to_sign.as_bytes()));
     Ok(Secret::new(format!("SharedKeyLite {account}:{signature}")))
+}
+
+/// Whether `given` is the `Authorization` value [`authorization`] would
+/// make, compared in constant time (a server checking a signature must not
+/// tell, by how fast it answers, how much of a forged one was right).
+pub fn authorization_matches(
+    account: &str,
+    key: &Secret,
+    date: &str,
+    path: &str,
+    given: &str,
+) -> Result<bool, KeyError> {
+    let key = STANDARD.decode(key.expose().trim()).map_err(|_| KeyError {
+        account: account.to_owned(),
+    })?;
+    let Some(signature) = given
+        .strip_prefix("SharedKeyLite ")
+        .and_then(|rest| rest.strip_prefix(account))
+        .and_then(|rest| rest.strip_prefix(':'))
+        .and_then(|b64| STANDARD.decode(b64).ok())
+    else {
+        return Ok(false);
+    };
+    let string_to_sign = format!("{date}\n/{account}{path}");
+    Ok(mac(&key, string_to_sign.as_bytes())
+        .verify_slice(&signature)
+        .is_ok())
 }
 
 /// Where and with what key one manifest account's Table service is checked.
@@ -150,5 +171,29 @@ mod tests {
             err.to_string(),
             "the account key of `acct` is not valid base64"
         );
+    }
+
+    #[test]
+    fn only_the_exact_authorization_matches() {
+        let key = Secret::new("a2V5LWZvci10ZXN0cw==");
+        let date = "Sun, 29 Nov 2026 10:45:00 GMT";
+        let good = authorization("acct", &key, date, "/Tables").unwrap();
+        let matches = |given: &str| authorization_matches("acct", &key, date, "/Tables", given);
+        assert_eq!(matches(good.expose()), Ok(true));
+        let signature = good.expose().rsplit(':').next().unwrap().to_owned();
+        let mut flipped = signature.clone().into_bytes();
+        flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
+        let flipped = String::from_utf8(flipped).unwrap();
+        for bad in [
+            format!("SharedKeyLite acct:{flipped}"),
+            format!("SharedKeyLite other:{signature}"),
+            format!("SharedKey acct:{signature}"),
+            format!("SharedKeyLite acct:{}", &signature[..8]),
+            "SharedKeyLite acct:not base64!".to_owned(),
+            String::new(),
+        ] {
+            assert_eq!(matches(&bad), Ok(false), "{bad}");
+        }
+        assert!(authorization_matches("acct", &Secret::new("x*y"), date, "/Tables", "").is_err());
     }
 }

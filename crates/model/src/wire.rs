@@ -128,6 +128,78 @@ pub struct Connection {
     /// The sandbox's name.
     #[serde(default)]
     pub sandbox_name: Option<String>,
+    /// The plain parts of the stored connection string (account name,
+    /// endpoint suffix, Table endpoint), for showing what an update changes.
+    /// The key is never kept, whatever the server sent.
+    #[serde(
+        default,
+        rename = "auth",
+        deserialize_with = "plain_from_auth",
+        skip_serializing
+    )]
+    pub plain: PlainParts,
+}
+
+/// The state in which a connection is being deleted: it is already gone for
+/// every purpose of a plan (it refuses updates and deletes).
+pub const STATE_DELETE_FINALIZING: &str = "delete-finalizing";
+
+impl Connection {
+    /// True when the connection is on its way out (`delete-finalizing`).
+    pub fn is_deleting(&self) -> bool {
+        self.state.as_deref() == Some(STATE_DELETE_FINALIZING)
+    }
+}
+
+/// The parts of a connection string that are not secret, as read back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlainParts {
+    /// `AccountName`.
+    pub account_name: Option<String>,
+    /// `EndpointSuffix`; `None` when the string does not carry one (the default suffix).
+    pub endpoint_suffix: Option<String>,
+    /// `TableEndpoint`.
+    pub table_endpoint: Option<String>,
+}
+
+impl PlainParts {
+    /// Picks the plain parts out of a connection string; everything else
+    /// (the key above all) is dropped. Values longer than 512 bytes are
+    /// dropped too: no real account name, suffix or endpoint is that long.
+    pub fn of_connection_string(text: &str) -> Self {
+        let mut parts = Self::default();
+        for segment in text.split(';') {
+            let Some((key, value)) = segment.split_once('=') else {
+                continue;
+            };
+            let value = value.trim();
+            if value.is_empty() || value.len() > 512 {
+                continue;
+            }
+            let slot = match key.trim() {
+                "AccountName" => &mut parts.account_name,
+                "EndpointSuffix" => &mut parts.endpoint_suffix,
+                "TableEndpoint" => &mut parts.table_endpoint,
+                _ => continue,
+            };
+            *slot = Some(value.to_owned());
+        }
+        parts
+    }
+}
+
+fn plain_from_auth<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PlainParts, D::Error> {
+    // The connection string is held as JSON text only inside this function
+    // and reduced to its plain parts at once.
+    let auth: Option<serde_json::Value> = Option::deserialize(d)?;
+    let text = auth
+        .as_ref()
+        .and_then(|a| a.get("params"))
+        .and_then(|p| p.get("connectionString"))
+        .and_then(serde_json::Value::as_str);
+    Ok(text
+        .map(PlainParts::of_connection_string)
+        .unwrap_or_default())
 }
 
 /// The answer to `GET /connections` and `GET /connections/{id}`.

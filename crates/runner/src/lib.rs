@@ -8,6 +8,7 @@
 mod execute;
 mod limiter;
 mod live;
+pub mod lock;
 mod progress;
 mod write;
 

@@ -50,7 +50,7 @@ fn desired(names: &[&str], key: &str) -> Vec<DesiredConnection> {
 async fn plan_for(client: &Client, want: &[DesiredConnection]) -> Plan {
     let (live, errors) = read_live(client, &["prod".to_owned()]).await;
     assert!(errors.is_empty(), "{errors:?}");
-    plan(want, &live, errors, false)
+    plan(want, &live, errors, atsprov_model::plan::Options::default())
 }
 
 fn options() -> ApplyOptions {

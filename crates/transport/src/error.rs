@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use atsprov_model::connstr::{self, Segment};
 use atsprov_model::wire::{FlowErrorBody, GatewayErrorBody, ImsErrorBody};
 use reqwest::header::HeaderMap;
 
@@ -274,14 +275,13 @@ impl ParsedBody {
 /// key is found even in a string the strict parser would refuse.
 pub(crate) fn connection_string_secrets(text: &str) -> Vec<&str> {
     let mut secrets = vec![text];
-    for segment in text.split(';') {
-        let Some((key, value)) = segment.split_once('=') else {
+    for segment in connstr::segments(text) {
+        let Segment::Pair { key, value } = segment else {
             continue;
         };
-        if !key.trim().eq_ignore_ascii_case("AccountKey") {
+        if !key.eq_ignore_ascii_case("AccountKey") {
             continue;
         }
-        let value = value.trim();
         secrets.push(value);
         let unpadded = value.trim_end_matches('=');
         if unpadded != value {

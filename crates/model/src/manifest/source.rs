@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use figment::value::{Dict, Map, Value};
 use figment::{Metadata, Profile, Provider};
 
+use super::bounded::{self, MAX_MANIFEST_BYTES, MAX_NESTING, ReadError};
 use super::{Environment, Location};
 use crate::diagnostic::{Diagnostic, line_column};
 
@@ -58,7 +59,8 @@ impl File {
     }
 }
 
-/// Reads the file as UTF-8 text, refusing directories, unreadable, empty and non-UTF-8 files.
+/// Reads the file as UTF-8 text, refusing what is not a regular file, files
+/// over [`MAX_MANIFEST_BYTES`], and unreadable, empty and non-UTF-8 files.
 /// Errors are boxed: they are rare and a `Diagnostic` is large.
 pub(super) fn read(path: &Path) -> Result<String, Box<Diagnostic>> {
     let whole_file = || Location::File {
@@ -67,26 +69,36 @@ pub(super) fn read(path: &Path) -> Result<String, Box<Diagnostic>> {
         column: None,
     };
     let cannot = |what: String| Box::new(Diagnostic::error(whole_file(), None, what));
-    match std::fs::metadata(path) {
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            return Err(cannot("cannot read the manifest: no such file".to_owned()));
-        }
-        Err(err) => {
+    let bytes = match bounded::read(path, MAX_MANIFEST_BYTES) {
+        Ok((bytes, _)) => bytes,
+        Err(ReadError::Io(err)) => {
             return Err(cannot(format!(
                 "cannot read the manifest: {}",
                 io_reason(&err)
             )));
         }
-        Ok(meta) if meta.is_dir() => {
+        Err(ReadError::Directory) => {
             let diagnostic = cannot("the manifest is a directory, not a file".to_owned());
             return Err(Box::new(
                 diagnostic.with_hint("pass the path of a .toml file"),
             ));
         }
-        Ok(_) => {}
-    }
-    let bytes = std::fs::read(path)
-        .map_err(|err| cannot(format!("cannot read the manifest: {}", io_reason(&err))))?;
+        Err(ReadError::NotRegular(kind)) => {
+            let diagnostic = cannot(format!("the manifest is {kind}, not a regular file"));
+            return Err(Box::new(
+                diagnostic.with_hint("pass the path of a .toml file"),
+            ));
+        }
+        Err(ReadError::TooLarge) => {
+            let diagnostic = cannot(format!(
+                "the manifest is larger than {}, the most a manifest may be",
+                bounded::size(MAX_MANIFEST_BYTES)
+            ));
+            return Err(Box::new(diagnostic.with_hint(
+                "is this the right file? a manifest of 100,000 accounts is about 14 MB",
+            )));
+        }
+    };
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(err) => {
@@ -163,14 +175,34 @@ pub(super) fn parse(path: &Path, text: String) -> Result<File, Box<Diagnostic>> 
             ));
         }
     };
-    let mut spans = HashMap::new();
-    let data = table_to_dict(doc.as_table(), "", &mut spans);
+    let mut convert = Convert {
+        spans: HashMap::new(),
+        too_deep: None,
+    };
+    let data = convert.table(doc.as_table(), "", 0);
     drop(doc);
+    if let Some(span) = convert.too_deep {
+        let (line, column) = span
+            .map(|s| line_column(&text, s.start))
+            .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+        return Err(Box::new(
+            Diagnostic::error(
+                Location::File {
+                    path: path.to_owned(),
+                    line,
+                    column,
+                },
+                None,
+                format!("tables and arrays nest deeper than {MAX_NESTING} levels"),
+            )
+            .with_hint("a manifest nests 4 levels at most (`accounts[0].account_key.env`)"),
+        ));
+    }
     Ok(File {
         path: path.to_owned(),
         text,
         data,
-        spans,
+        spans: convert.spans,
     })
 }
 
@@ -183,90 +215,120 @@ pub(super) fn join(parent: &str, key: &str) -> String {
     }
 }
 
-fn table_to_dict(
-    table: &dyn toml_edit::TableLike,
-    path: &str,
-    spans: &mut HashMap<String, Spans>,
-) -> Dict {
-    let mut dict = Dict::new();
-    for (key, item) in table.iter() {
-        let child = join(path, key);
-        let key_span = table.get_key_value(key).and_then(|(k, _)| k.span());
-        spans.insert(
-            child.clone(),
-            Spans {
-                key: key_span,
-                value: item.span(),
-                datetime: false,
-            },
-        );
-        if let Some(value) = item_to_value(item, &child, spans) {
-            dict.insert(key.to_owned(), value);
-        }
-    }
-    dict
+/// Turns the `toml_edit` tree into figment values, recording spans and
+/// stopping at the first table or array nested deeper than [`MAX_NESTING`].
+struct Convert {
+    spans: HashMap<String, Spans>,
+    /// Where nesting first went too deep (`Some(None)` when there is no span).
+    too_deep: Option<Option<Range<usize>>>,
 }
 
-fn item_to_value(
-    item: &toml_edit::Item,
-    path: &str,
-    spans: &mut HashMap<String, Spans>,
-) -> Option<Value> {
-    match item {
-        toml_edit::Item::None => None,
-        toml_edit::Item::Value(value) => Some(value_to_value(value, path, spans)),
-        toml_edit::Item::Table(table) => Some(Value::from(table_to_dict(table, path, spans))),
-        toml_edit::Item::ArrayOfTables(array) => {
-            let mut values = Vec::with_capacity(array.len());
-            for (i, table) in array.iter().enumerate() {
-                let child = format!("{path}[{i}]");
-                spans.insert(
-                    child.clone(),
-                    Spans {
-                        key: table.span(),
-                        value: table.span(),
-                        datetime: false,
-                    },
-                );
-                values.push(Value::from(table_to_dict(table, &child, spans)));
+impl Convert {
+    /// Whether a table or array at `depth` may be entered; records the first that may not.
+    fn enter(&mut self, depth: usize, span: Option<Range<usize>>) -> bool {
+        if depth <= MAX_NESTING {
+            return true;
+        }
+        if self.too_deep.is_none() {
+            self.too_deep = Some(span);
+        }
+        false
+    }
+
+    fn table(&mut self, table: &dyn toml_edit::TableLike, path: &str, depth: usize) -> Dict {
+        let mut dict = Dict::new();
+        for (key, item) in table.iter() {
+            let child = join(path, key);
+            let key_span = table.get_key_value(key).and_then(|(k, _)| k.span());
+            self.spans.insert(
+                child.clone(),
+                Spans {
+                    key: key_span.clone(),
+                    value: item.span(),
+                    datetime: false,
+                },
+            );
+            if depth + 1 > MAX_NESTING && self.too_deep.is_none() {
+                // An implicit table (`[a.b.c]` makes `a` and `b`) has no span of its own.
+                self.too_deep = Some(item.span().or(key_span));
+                continue;
             }
-            Some(Value::from(values))
+            if let Some(value) = self.item(item, &child, depth + 1) {
+                dict.insert(key.to_owned(), value);
+            }
+        }
+        dict
+    }
+
+    fn item(&mut self, item: &toml_edit::Item, path: &str, depth: usize) -> Option<Value> {
+        match item {
+            toml_edit::Item::None => None,
+            toml_edit::Item::Value(value) => Some(self.value(value, path, depth)),
+            toml_edit::Item::Table(table) => {
+                if !self.enter(depth, table.span()) {
+                    return None;
+                }
+                Some(Value::from(self.table(table, path, depth)))
+            }
+            toml_edit::Item::ArrayOfTables(array) => {
+                if !self.enter(depth, array.span()) {
+                    return None;
+                }
+                let mut values = Vec::with_capacity(array.len());
+                for (i, table) in array.iter().enumerate() {
+                    let child = format!("{path}[{i}]");
+                    self.spans.insert(
+                        child.clone(),
+                        Spans {
+                            key: table.span(),
+                            value: table.span(),
+                            datetime: false,
+                        },
+                    );
+                    values.push(Value::from(self.table(table, &child, depth + 1)));
+                }
+                Some(Value::from(values))
+            }
         }
     }
-}
 
-fn value_to_value(
-    value: &toml_edit::Value,
-    path: &str,
-    spans: &mut HashMap<String, Spans>,
-) -> Value {
-    use toml_edit::Value as V;
-    match value {
-        V::String(s) => Value::from(s.value().clone()),
-        V::Integer(i) => Value::from(*i.value()),
-        V::Float(f) => Value::from(*f.value()),
-        V::Boolean(b) => Value::from(*b.value()),
-        V::Datetime(d) => {
-            spans.entry(path.to_owned()).or_default().datetime = true;
-            Value::from(d.value().to_string())
-        }
-        V::Array(array) => {
-            let mut values = Vec::with_capacity(array.len());
-            for (i, element) in array.iter().enumerate() {
-                let child = format!("{path}[{i}]");
-                spans.insert(
-                    child.clone(),
-                    Spans {
-                        key: element.span(),
-                        value: element.span(),
-                        datetime: false,
-                    },
-                );
-                values.push(value_to_value(element, &child, spans));
+    fn value(&mut self, value: &toml_edit::Value, path: &str, depth: usize) -> Value {
+        use toml_edit::Value as V;
+        match value {
+            V::String(s) => Value::from(s.value().clone()),
+            V::Integer(i) => Value::from(*i.value()),
+            V::Float(f) => Value::from(*f.value()),
+            V::Boolean(b) => Value::from(*b.value()),
+            V::Datetime(d) => {
+                self.spans.entry(path.to_owned()).or_default().datetime = true;
+                Value::from(d.value().to_string())
             }
-            Value::from(values)
+            V::Array(array) => {
+                if !self.enter(depth, array.span()) {
+                    return Value::from(Vec::<Value>::new());
+                }
+                let mut values = Vec::with_capacity(array.len());
+                for (i, element) in array.iter().enumerate() {
+                    let child = format!("{path}[{i}]");
+                    self.spans.insert(
+                        child.clone(),
+                        Spans {
+                            key: element.span(),
+                            value: element.span(),
+                            datetime: false,
+                        },
+                    );
+                    values.push(self.value(element, &child, depth + 1));
+                }
+                Value::from(values)
+            }
+            V::InlineTable(table) => {
+                if !self.enter(depth, table.span()) {
+                    return Value::from(Dict::new());
+                }
+                Value::from(self.table(table, path, depth))
+            }
         }
-        V::InlineTable(table) => Value::from(table_to_dict(table, path, spans)),
     }
 }
 
@@ -299,50 +361,74 @@ impl Provider for Layer {
     }
 }
 
-/// The built-in defaults.
-pub(super) fn defaults() -> Dict {
-    let mut platform = Dict::new();
-    platform.insert(
-        "endpoint".into(),
-        Value::from(crate::wire::DEFAULT_ENDPOINT.to_owned()),
-    );
-    let mut auth = Dict::new();
-    auth.insert(
-        "token_url".into(),
-        Value::from(crate::wire::DEFAULT_TOKEN_URL.to_owned()),
-    );
-    auth.insert(
-        "scopes".into(),
-        Value::from(
-            super::DEFAULT_SCOPES
-                .iter()
-                .map(|s| Value::from(s.to_string()))
-                .collect::<Vec<_>>(),
-        ),
-    );
-    let mut defaults = Dict::new();
-    defaults.insert(
-        "description".into(),
-        Value::from(super::DEFAULT_DESCRIPTION.to_owned()),
-    );
-    defaults.insert(
-        "sandboxes".into(),
-        Value::from(
-            super::DEFAULT_SANDBOXES
-                .iter()
-                .map(|s| Value::from(s.to_string()))
-                .collect::<Vec<_>>(),
-        ),
-    );
-    defaults.insert(
-        "concurrency".into(),
-        Value::from(i64::from(super::DEFAULT_CONCURRENCY)),
-    );
-    let mut root = Dict::new();
-    root.insert("platform".into(), Value::from(platform));
-    root.insert("auth".into(), Value::from(auth));
-    root.insert("defaults".into(), Value::from(defaults));
-    root
+/// The built-in defaults layer: what a manifest gets for each key it leaves out.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct BuiltIn {
+    platform: BuiltInPlatform,
+    auth: BuiltInAuth,
+    defaults: BuiltInDefaults,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct BuiltInPlatform {
+    endpoint: &'static str,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct BuiltInAuth {
+    token_url: &'static str,
+    scopes: &'static [&'static str],
+}
+
+#[derive(Debug, serde::Serialize)]
+struct BuiltInDefaults {
+    description: &'static str,
+    sandboxes: &'static [&'static str],
+    concurrency: u32,
+    max_deletes: u32,
+}
+
+impl Default for BuiltIn {
+    fn default() -> Self {
+        Self {
+            platform: BuiltInPlatform {
+                endpoint: crate::wire::DEFAULT_ENDPOINT,
+            },
+            auth: BuiltInAuth {
+                token_url: crate::wire::DEFAULT_TOKEN_URL,
+                scopes: &super::DEFAULT_SCOPES,
+            },
+            defaults: BuiltInDefaults {
+                description: super::DEFAULT_DESCRIPTION,
+                sandboxes: &super::DEFAULT_SANDBOXES,
+                concurrency: super::DEFAULT_CONCURRENCY,
+                max_deletes: super::DEFAULT_MAX_DELETES,
+            },
+        }
+    }
+}
+
+/// A figment provider under a name of ours, so [`LAYER_DEFAULTS`] and
+/// [`LAYER_FLAGS`] values can be told apart by their metadata.
+pub(super) struct Named<P> {
+    name: &'static str,
+    inner: P,
+}
+
+impl<P> Named<P> {
+    pub(super) fn new(name: &'static str, inner: P) -> Self {
+        Self { name, inner }
+    }
+}
+
+impl<P: Provider> Provider for Named<P> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.inner.data()
+    }
 }
 
 /// Keys whose environment values are parsed (arrays, integers, booleans);
@@ -352,10 +438,18 @@ const PARSED_ENV_KEYS: [&str; 4] = ["concurrency", "sandboxes", "scopes", "adopt
 /// The `ATSPROV_<SECTION>__<KEY>` layer and, for each key path, the variable it came from.
 ///
 /// Variables without `__` (like `ATSPROV_DEMO_ACCOUNT_KEY`, a secret that a
-/// manifest references) are not part of the layer.
-pub(super) fn env_layer(env: &Environment) -> (Dict, HashMap<String, String>) {
+/// manifest references) are not part of the layer. A variable whose keys or
+/// parsed value nest deeper than [`MAX_NESTING`] is left out with an error:
+/// figment's value parser recurses once per `[`, so `[[[[…` thousands deep
+/// would overflow the stack.
+///
+/// figment's own `Env` provider is not used because it parses every value
+/// (an all-digit `api_key` would become an integer) and reads only the
+/// process environment.
+pub(super) fn env_layer(env: &Environment) -> (Dict, HashMap<String, String>, Vec<Diagnostic>) {
     let mut root = Dict::new();
     let mut names = HashMap::new();
+    let mut errors = Vec::new();
     for (name, value) in env.iter() {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
@@ -372,7 +466,21 @@ pub(super) fn env_layer(env: &Environment) -> (Dict, HashMap<String, String>) {
         };
         let last = keys.last().map(String::as_str).unwrap_or_default();
         let trimmed = value.trim_start();
-        let parsed = if PARSED_ENV_KEYS.contains(&last) || trimmed.starts_with('{') {
+        let parse = PARSED_ENV_KEYS.contains(&last) || trimmed.starts_with('{');
+        if keys.len() > MAX_NESTING || (parse && bounded::bracket_depth(value) > MAX_NESTING) {
+            errors.push(
+                Diagnostic::error(
+                    Location::Env(name.to_owned()),
+                    Some(keys.join(".")).filter(|_| keys.len() <= MAX_NESTING),
+                    format!("the value nests deeper than {MAX_NESTING} levels"),
+                )
+                .with_hint(format!(
+                    "unset {name}; a list is written like `[\"openid\", \"AdobeID\"]`"
+                )),
+            );
+            continue;
+        }
+        let parsed = if parse {
             value
                 .parse::<Value>()
                 .unwrap_or_else(|never| match never {})
@@ -404,5 +512,5 @@ pub(super) fn env_layer(env: &Environment) -> (Dict, HashMap<String, String>) {
             dict = inner;
         }
     }
-    (root, names)
+    (root, names, errors)
 }

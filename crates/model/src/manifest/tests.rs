@@ -97,7 +97,16 @@ fn a_good_manifest_loads_with_defaults_applied() {
         } => {
             assert_eq!(token_url.as_str(), crate::wire::DEFAULT_TOKEN_URL);
             assert_eq!(client_secret.expose(), CLIENT_SECRET);
-            assert_eq!(scopes, &["openid", "AdobeID", "read_organizations"]);
+            assert_eq!(
+                scopes,
+                &[
+                    "openid",
+                    "AdobeID",
+                    "read_organizations",
+                    "additional_info.projectedProductContext",
+                    "session"
+                ]
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -116,7 +125,8 @@ fn a_good_manifest_loads_with_defaults_applied() {
             "DefaultEndpointsProtocol=https;AccountName=opsstore;AccountKey={KEY};EndpointSuffix=core.chinacloudapi.cn"
         )
     );
-    assert_eq!(m.sandboxes(), ["dev", "prod", "stage"]);
+    // The manifest's own order: the first account names prod before dev.
+    assert_eq!(m.sandboxes(), ["prod", "dev", "stage"]);
     let desired: Vec<(String, String, usize)> = m
         .desired()
         .into_iter()
@@ -125,8 +135,8 @@ fn a_good_manifest_loads_with_defaults_applied() {
     assert_eq!(
         desired,
         [
-            ("dev".into(), "sales-eu".into(), 0),
             ("prod".into(), "sales-eu".into(), 0),
+            ("dev".into(), "sales-eu".into(), 0),
             ("stage".into(), "ops".into(), 1),
         ]
     );
@@ -170,6 +180,7 @@ fn environment_overrides_the_file_and_flags_override_the_environment() {
             &env,
             &Overrides {
                 concurrency: Some(3),
+                ..Overrides::default()
             },
         )
         .unwrap();
@@ -186,6 +197,7 @@ fn errors_name_the_environment_variable_or_flag_they_came_from() {
         &env,
         &Overrides {
             concurrency: Some(0),
+            ..Overrides::default()
         },
     ));
     assert_eq!(errs.len(), 3, "{errs:#?}");
@@ -311,65 +323,6 @@ fn secret_files_readable_by_others_get_a_warning() {
     );
 }
 
-/// Loads arbitrary bytes; the point is that it returns rather than panics.
-fn load_bytes(dir: &std::path::Path, bytes: &[u8]) {
-    let path = dir.join("fuzz.toml");
-    std::fs::write(&path, bytes).unwrap();
-    let env = Environment::from_pairs(base_env());
-    match load_in(&path, &Overrides::default(), &env) {
-        Ok(m) => {
-            let _ = m.desired();
-        }
-        Err(d) => {
-            assert!(d.error_count() > 0);
-            let _ = d.to_string();
-        }
-    }
-}
-
-#[test]
-fn random_bytes_and_mutations_never_panic() {
-    let fx = Fixture::new(GOOD);
-    let mut rng = fastrand::Rng::with_seed(0x00A7_5920);
-    let alphabet: &[u8] = b"[]{}=\"'.,#\n \t_-0123456789abcdefxyz@\\\x00\xff\xc3";
-    for _ in 0..1500 {
-        let len = rng.usize(0..200);
-        let bytes: Vec<u8> = (0..len)
-            .map(|_| {
-                if rng.bool() {
-                    rng.u8(..)
-                } else {
-                    alphabet[rng.usize(..alphabet.len())]
-                }
-            })
-            .collect();
-        load_bytes(fx.dir.path(), &bytes);
-    }
-    let good = GOOD.as_bytes();
-    for _ in 0..2500 {
-        let mut bytes = good.to_vec();
-        for _ in 0..rng.usize(1..6) {
-            let at = rng.usize(..=bytes.len());
-            match rng.u8(0..4) {
-                0 if at < bytes.len() => {
-                    bytes.remove(at);
-                }
-                1 => bytes.insert(at, alphabet[rng.usize(..alphabet.len())]),
-                2 if at < bytes.len() => bytes[at] = rng.u8(..),
-                _ => {
-                    // Duplicate a random slice, e.g. a whole line or table.
-                    let start = rng.usize(..bytes.len());
-                    let end = (start + rng.usize(0..80)).min(bytes.len());
-                    let slice = bytes[start..end].to_vec();
-                    let at = at.min(bytes.len());
-                    bytes.splice(at..at, slice);
-                }
-            }
-        }
-        load_bytes(fx.dir.path(), &bytes);
-    }
-}
-
 #[test]
 fn unreadable_inputs_are_diagnostics() {
     let fx = Fixture::new(GOOD);
@@ -398,4 +351,65 @@ fn unreadable_inputs_are_diagnostics() {
             .to_string();
         assert!(text.contains(expected), "{text}");
     }
+}
+
+#[test]
+fn nesting_deeper_than_the_limit_is_an_error_at_its_place() {
+    let fx = Fixture::new(GOOD);
+    let deep_array = format!(
+        "{GOOD}\n[extra]\nx = {}{}\n",
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    let dotted: Vec<String> = (0..50).map(|i| format!("k{i}")).collect();
+    let deep_tables = format!("{GOOD}\n[{}]\nx = 1\n", dotted.join("."));
+    for (text, line) in [(deep_array, ":27:"), (deep_tables, ":26:")] {
+        std::fs::write(fx.path(), text).unwrap();
+        let err = fx
+            .load(&base_env(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nest deeper than 32 levels"), "{err}");
+        assert!(err.contains(line), "{err}");
+    }
+    // Far deeper: toml_edit's own limit answers first; still a diagnostic.
+    let dotted: Vec<String> = (0..20_000).map(|i| format!("k{i}")).collect();
+    std::fs::write(fx.path(), format!("{GOOD}\n[{}]\n", dotted.join("."))).unwrap();
+    let err = fx.load(&base_env(), &Overrides::default()).unwrap_err();
+    assert_eq!(err.error_count(), 1);
+    // The environment: keys and values.
+    std::fs::write(fx.path(), GOOD).unwrap();
+    let deep_key = format!("ATSPROV_{}", ["A"; 40].join("__"));
+    let deep_value = "[".repeat(5000);
+    for (name, value) in [
+        (deep_key.as_str(), "1"),
+        ("ATSPROV_AUTH__SCOPES", deep_value.as_str()),
+        (
+            "ATSPROV_DEFAULTS__DESCRIPTION",
+            "{ a = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] }",
+        ),
+    ] {
+        let mut env = base_env();
+        env.push((name, value));
+        let err = fx
+            .load(&env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("environment variable {name}")),
+            "{err}"
+        );
+        assert!(err.contains("nests deeper than 32 levels"), "{err}");
+    }
+    // Quoted brackets do not count, and a shallow list is fine.
+    let mut env = base_env();
+    env.push((
+        "ATSPROV_AUTH__SCOPES",
+        "[\"openid\", \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"]",
+    ));
+    let m = fx.load(&env, &Overrides::default()).unwrap();
+    let Auth::ClientCredentials { scopes, .. } = &m.auth else {
+        panic!("client credentials expected");
+    };
+    assert_eq!(scopes.len(), 2);
 }

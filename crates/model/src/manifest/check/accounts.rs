@@ -1,0 +1,291 @@
+//! `[[accounts]]`: each account's name, credentials, endpoints, sandboxes and description, and the uniqueness of (sandbox, name).
+
+use std::collections::HashMap;
+
+use figment::value::{Dict, Value};
+
+use super::defaults::Defaults;
+use super::{Checker, value_at};
+use crate::connstr::{self, ConnectionString};
+use crate::diagnostic::Location;
+use crate::manifest::Account;
+use crate::manifest::source;
+
+const ACCOUNT_KEYS: [&str; 9] = [
+    "name",
+    "account_name",
+    "account_key",
+    "connection_string",
+    "endpoint_suffix",
+    "table_endpoint",
+    "description",
+    "sandboxes",
+    "adopt",
+];
+
+impl Checker<'_> {
+    pub(super) fn accounts(
+        &mut self,
+        value: &Value,
+        defaults: Option<&Defaults>,
+    ) -> Option<Vec<Account>> {
+        let Value::Array(_, items) = value else {
+            self.wrong_type("accounts", value, "an array of tables ([[accounts]])");
+            return None;
+        };
+        if items.is_empty() {
+            self.error_hint(
+                "accounts",
+                value,
+                "the manifest declares no accounts",
+                "add at least one [[accounts]] table",
+            );
+            return None;
+        }
+        let mut accounts = Vec::with_capacity(items.len());
+        let mut ok = true;
+        // (sandbox, name) -> index of the first account that declared it.
+        let mut seen: HashMap<(String, String), usize> = HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("accounts[{i}]");
+            let Some(account) = self.account(&path, item, defaults) else {
+                ok = false;
+                continue;
+            };
+            for sandbox in &account.sandboxes {
+                let key = (sandbox.clone(), account.name.clone());
+                if let Some(&first) = seen.get(&key) {
+                    let name_path = format!("{path}.name");
+                    let name_value = value_at(item, "name");
+                    let first_line = self.at(&format!("accounts[{first}]"), &items[first]);
+                    let first_at = match first_line {
+                        Location::File {
+                            line: Some(line), ..
+                        } => format!("`accounts[{first}]` (line {line})"),
+                        _ => format!("`accounts[{first}]`"),
+                    };
+                    self.error_hint(
+                        &name_path,
+                        name_value,
+                        format!(
+                            "connection name `{}` is declared twice in sandbox `{sandbox}`",
+                            account.name
+                        ),
+                        format!("first declared by {first_at}; names are unique per sandbox"),
+                    );
+                    ok = false;
+                } else {
+                    seen.insert(key, i);
+                }
+            }
+            accounts.push(account);
+        }
+        ok.then_some(accounts)
+    }
+
+    fn account(
+        &mut self,
+        path: &str,
+        value: &Value,
+        defaults: Option<&Defaults>,
+    ) -> Option<Account> {
+        let dict = self.table(path, value, &ACCOUNT_KEYS)?;
+        let child = |key: &str| source::join(path, key);
+        let name = match dict.get("name") {
+            None => {
+                self.missing(
+                    path,
+                    value,
+                    "name",
+                    "the connection's name in AEP, e.g. `name = \"sales-eu\"`",
+                );
+                None
+            }
+            Some(v) => self.string(&child("name"), v).and_then(|name| {
+                if name.trim().is_empty() {
+                    self.error(
+                        &child("name"),
+                        v,
+                        "expected a non-empty connection name, found an empty string",
+                    );
+                    None
+                } else if name.trim() != name {
+                    self.error_hint(
+                        &child("name"),
+                        v,
+                        "the connection name starts or ends with white space",
+                        "remove the spaces",
+                    );
+                    None
+                } else {
+                    Some(name.to_owned())
+                }
+            }),
+        };
+        let endpoint_suffix = dict.get("endpoint_suffix").and_then(|v| {
+            let suffix = self.string(&child("endpoint_suffix"), v)?;
+            if connstr::check_endpoint_suffix(suffix) {
+                Some(suffix.to_owned())
+            } else {
+                self.error_hint(
+                    &child("endpoint_suffix"),
+                    v,
+                    format!(
+                        "expected a host name suffix like `core.windows.net`, found `{}`",
+                        suffix.escape_debug()
+                    ),
+                    "no scheme and no path: e.g. `core.chinacloudapi.cn`",
+                );
+                None
+            }
+        });
+        let table_endpoint = match dict.get("table_endpoint") {
+            None => Some(None),
+            Some(v) => self.url(&child("table_endpoint"), v, false).map(Some),
+        };
+        let credentials = self.credentials(path, value, dict, endpoint_suffix.as_deref());
+        let sandboxes = match dict.get("sandboxes") {
+            Some(v) => self.sandboxes(&child("sandboxes"), v),
+            None => defaults.and_then(|d| d.sandboxes.clone()),
+        };
+        let description = match dict.get("description") {
+            Some(v) => self.string(&child("description"), v).map(str::to_owned),
+            None => defaults.and_then(|d| d.description.clone()),
+        };
+        let adopt = match dict.get("adopt") {
+            None => Some(false),
+            Some(Value::Bool(_, b)) => Some(*b),
+            Some(v) => {
+                self.wrong_type(&child("adopt"), v, "a boolean (true or false)");
+                None
+            }
+        };
+        let (account_name, connection) = credentials?;
+        let table_endpoint = table_endpoint?.or(connection.table_endpoint.clone());
+        Some(Account {
+            name: name?,
+            account_name,
+            sandboxes: sandboxes?,
+            description: description?,
+            connection_string: connection.to_secret(),
+            table_endpoint,
+            adopt: adopt?,
+        })
+    }
+
+    /// `account_name` + `account_key`, or `connection_string`.
+    fn credentials(
+        &mut self,
+        path: &str,
+        value: &Value,
+        dict: &Dict,
+        endpoint_suffix: Option<&str>,
+    ) -> Option<(String, ConnectionString)> {
+        let child = |key: &str| source::join(path, key);
+        let account_name = dict.get("account_name");
+        let account_key = dict.get("account_key");
+        let connection_string = dict.get("connection_string");
+        if let Some(cs_value) = connection_string {
+            if let Some(other) = account_name.or(account_key) {
+                let key = if account_name.is_some() {
+                    "account_name"
+                } else {
+                    "account_key"
+                };
+                self.error_hint(
+                    &child(key),
+                    other,
+                    format!("`{key}` cannot be combined with `connection_string`"),
+                    "give either `connection_string`, or `account_name` and `account_key`",
+                );
+                return None;
+            }
+            if let Some(suffix_value) = dict.get("endpoint_suffix") {
+                self.error_hint(
+                    &child("endpoint_suffix"),
+                    suffix_value,
+                    "`endpoint_suffix` cannot be combined with `connection_string`",
+                    "put `EndpointSuffix=…` in the connection string",
+                );
+                return None;
+            }
+            let path = child("connection_string");
+            let secret = self.secret(&path, cs_value)?;
+            return match ConnectionString::parse(secret.expose()) {
+                Ok(parsed) => Some((parsed.account_name.clone(), parsed)),
+                Err(err) => {
+                    let hint = match err {
+                        connstr::ConnStrError::Sas => {
+                            "create the connection from the account key: `DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…`"
+                        }
+                        _ => {
+                            "the form is `DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…`"
+                        }
+                    };
+                    self.error_hint(
+                        &path,
+                        cs_value,
+                        format!("invalid connection string: {err}"),
+                        hint,
+                    );
+                    None
+                }
+            };
+        }
+        let name =
+            match account_name {
+                None => {
+                    self.missing(
+                        path,
+                        value,
+                        "account_name",
+                        "the storage account's name, or give `connection_string` instead",
+                    );
+                    None
+                }
+                Some(v) => self.string(&child("account_name"), v).and_then(|name| {
+                    match connstr::check_account_name(name) {
+                        Ok(()) => Some(name.to_owned()),
+                        Err(err) => {
+                            self.error_hint(
+                        &child("account_name"),
+                        v,
+                        format!("invalid storage account name `{}`: {err}", name.escape_debug()),
+                        "Azure storage account names are 3 to 24 lowercase letters and digits",
+                    );
+                            None
+                        }
+                    }
+                }),
+            };
+        let key = match account_key {
+            None => {
+                self.missing(
+                    path,
+                    value,
+                    "account_key",
+                    "e.g. `account_key = { env = \"SALES_EU_KEY\" }`",
+                );
+                None
+            }
+            Some(v) => {
+                let key_path = child("account_key");
+                self.secret(&key_path, v).and_then(|key| match connstr::check_account_key(key.expose()) {
+                    Ok(()) => Some(key),
+                    Err(err) => {
+                        self.error_hint(
+                            &key_path,
+                            v,
+                            format!("the account key {err}"),
+                            "copy key1 or key2 from the storage account's Access keys page (88 base64 characters)",
+                        );
+                        None
+                    }
+                })
+            }
+        };
+        let name = name?;
+        let connection = ConnectionString::new(&name, key?, endpoint_suffix);
+        Some((name, connection))
+    }
+}
