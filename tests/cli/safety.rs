@@ -102,7 +102,14 @@ fn two_owners_share_a_sandbox_without_touching_each_other() {
     }
 
     // team-b drops `z` and prunes: only its own `z` goes.
-    let b = manifest_as(d, &emu, "b.toml", Some("team-b"), &["prod"], &accts(&["xxx"]));
+    let b = manifest_as(
+        d,
+        &emu,
+        "b.toml",
+        Some("team-b"),
+        &["prod"],
+        &accts(&["xxx"]),
+    );
     assert_eq!(rows(&plan_json(d, &b, &["--prune"])), ["zzz delete"]);
     let out = run(&mut cmd(d, &["apply", b.to_str().unwrap(), "--prune"], &[]));
     assert_eq!(out.code, 0, "{}", out.transcript());
