@@ -225,4 +225,16 @@ pub(crate) struct EmulatorArgs {
         value_parser = |value: &str| Ok::<_, std::convert::Infallible>(atsprov_model::Secret::new(value))
     )]
     pub(crate) table_accounts: Vec<atsprov_model::Secret>,
+    /// Milliseconds after its creation before a connection shows in listings (reads by id find it at once)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) list_lag_ms: u64,
+    /// PATCH answers 1445-400 "PATCH Connection Feature not enabled"
+    #[arg(long)]
+    pub(crate) no_patch: bool,
+    /// Scopes a token request must all ask for (invalid_scope otherwise), comma-separated; tokens without additional_info.projectedProductContext then get 403025
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub(crate) required_scopes: Vec<String>,
+    /// Above --rate-limit, answer 1102-500 with no Retry-After instead of 429
+    #[arg(long = "overload-500", requires = "rate_limit")]
+    pub(crate) overload_500: bool,
 }

@@ -256,3 +256,44 @@ fn version_names_the_commit_and_build_date() {
         assert_ne!(date, "unknown", "built inside git: {line}");
     }
 }
+
+#[test]
+fn the_emulator_prints_the_urls_for_a_manifest() {
+    use std::io::BufRead;
+    let mut child = atsprov()
+        .args([
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--list-lag-ms",
+            "5",
+            "--no-patch",
+            "--required-scopes",
+            "openid,AdobeID",
+            "--rate-limit",
+            "50",
+            "--overload-500",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().unwrap().unwrap();
+    let first = next();
+    let addr = first
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{first:?}"))
+        .to_owned();
+    assert_eq!(
+        next(),
+        format!("flow service: http://{addr}/data/foundation/flowservice")
+    );
+    assert_eq!(next(), format!("token url: http://{addr}/ims/token/v3"));
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // `--overload-500` needs a rate limit to be above of.
+    let out = run(atsprov().args(["emulator", "--overload-500"]));
+    assert_eq!(out.code, 64, "{}", out.transcript());
+}
