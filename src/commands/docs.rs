@@ -35,7 +35,9 @@ pub(crate) fn man(dir: Option<std::ffi::OsString>) -> Outcome {
     let dir = std::path::PathBuf::from(
         dir.ok_or_else(|| Failure::Usage(anyhow!("usage: atsprov __man DIR")))?,
     );
-    let mut command = Cli::command();
+    // The pages carry the release version only: the commit and build date
+    // of `--version` would make every commit's pages differ.
+    let mut command = Cli::command().version(env!("CARGO_PKG_VERSION"));
     // Building fills in each command's display name (`atsprov-plan`) and
     // usage line (`atsprov plan`), which the pages use.
     command.build();
@@ -70,7 +72,7 @@ Success: every declared connection is provisioned as declared (for \fBplan \-\-d
 The run finished but items failed or could not be provisioned, or the API could not be used.
 .TP
 \fB2\fR
-Only \fBplan \-\-detailed\-exitcode\fR: changes are pending.
+Only \fBplan \-\-detailed\-exitcode\fR: changes are pending, or a conflict needs a person.
 .TP
 \fB3\fR
 The manifest or configuration is invalid; nothing was sent to the API.
