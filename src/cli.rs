@@ -73,9 +73,11 @@ pub(crate) enum Command {
     Apply(ApplyArgs),
     /// Check each storage account's key against its own Table endpoint (Shared Key Lite)
     Verify(VerifyArgs),
+    /// Every live ATS connection in the manifest's sandboxes: who manages it, whether it matches, duplicates
+    List(ListArgs),
     /// Run a local Flow Service + IMS emulator, for demos, rehearsals and tests
     Emulator(EmulatorArgs),
-    /// Print the JSON Schema of the manifest, the JSON plan or the JSON report
+    /// Print the JSON Schema of the manifest, the JSON plan, the JSON report or verify's JSON
     Schema(SchemaArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
@@ -97,6 +99,8 @@ pub(crate) enum SchemaKind {
     Plan,
     /// `apply --report FILE.json`
     Report,
+    /// `verify --format json`
+    Verify,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +124,9 @@ pub(crate) struct TargetArgs {
     /// Limit to this sandbox (repeatable)
     #[arg(long = "sandbox", value_name = "NAME")]
     pub(crate) sandboxes: Vec<String>,
+    /// Limit to the accounts with this name (repeatable; `*` matches any run of characters); orphans too
+    #[arg(long = "target", value_name = "NAME")]
+    pub(crate) targets: Vec<String>,
     /// Also delete connections atsprov manages that the manifest no longer declares
     #[arg(long)]
     pub(crate) prune: bool,
@@ -132,6 +139,40 @@ pub(crate) struct TargetArgs {
 pub(crate) struct VerifyArgs {
     /// The manifest (TOML)
     pub(crate) manifest: PathBuf,
+    /// Limit to the accounts with this name (repeatable; `*` matches any run of characters)
+    #[arg(long = "target", value_name = "NAME")]
+    pub(crate) targets: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub(crate) format: PlanFormat,
+    /// Write the result to this file instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// The manifest (TOML)
+    pub(crate) manifest: PathBuf,
+    /// Limit to this sandbox (repeatable)
+    #[arg(long = "sandbox", value_name = "NAME")]
+    pub(crate) sandboxes: Vec<String>,
+    /// Limit to the connections with this name (repeatable; `*` matches any run of characters)
+    #[arg(long = "target", value_name = "NAME")]
+    pub(crate) targets: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub(crate) format: ListFormat,
+    /// Write the listing to this file instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// `list --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ListFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -149,7 +190,7 @@ pub(crate) struct PlanArgs {
     pub(crate) detailed_exitcode: bool,
 }
 
-/// `plan --format`.
+/// `plan --format` and `verify --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum PlanFormat {
     Text,

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => commands::plan::run(&cli.global, args, color),
         Command::Apply(args) => commands::apply::run(&cli.global, args, color),
         Command::Verify(args) => commands::verify::run(&cli.global, args),
+        Command::List(args) => commands::list::run(&cli.global, args),
         Command::Emulator(args) => commands::emulator::run(args),
         Command::Schema(args) => commands::docs::schema(args),
         Command::Completions(args) => commands::docs::completions(args),

@@ -52,3 +52,9 @@ pub(crate) fn error(err: &anyhow::Error) {
 pub(crate) fn stderr(text: &str) {
     let _ = io::stderr().lock().write_all(text.as_bytes());
 }
+
+/// Writes lines on stderr above the progress bar (hidden while they are
+/// written), ignoring a closed stream.
+pub(crate) fn above_progress(text: &str) {
+    let _ = atsprov_runner::LogWriter.write_all(text.as_bytes());
+}

@@ -5,15 +5,16 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::anyhow;
+use atsprov_model::escape::terminal;
 use atsprov_model::manifest::Overrides;
 use atsprov_model::plan::Plan;
 use atsprov_model::render;
-use atsprov_model::report::ItemError;
-use atsprov_runner::{ApplyOptions, ApplyRun, KeyCheck, Observer, ReportFormat};
+use atsprov_model::report::{ItemError, ReportItem, Status, change_line};
+use atsprov_runner::{ApplyOptions, ApplyRun, KeyCheck, Observer, ProgressMode, ReportFormat};
 
 use crate::cli::{ApplyArgs, GlobalArgs, ReportFormatArg};
 use crate::commands::{
-    client, load_target, progress_mode, runtime, show_key_checks, show_plan_errors,
+    client, load_target, progress_mode, runtime, show_error, show_key_checks, show_plan_errors,
 };
 use crate::exit::{Exit, Failure, Outcome};
 
@@ -51,8 +52,8 @@ fn report_targets(args: &ApplyArgs) -> Result<Vec<(PathBuf, ReportFormat)>, Fail
 /// What a person sees while the run happens.
 struct Screen<'a> {
     global: &'a GlobalArgs,
-    dry_run: bool,
     color: bool,
+    progress: ProgressMode,
 }
 
 impl Observer for Screen<'_> {
@@ -60,16 +61,41 @@ impl Observer for Screen<'_> {
         show_key_checks(self.global, checks);
     }
 
+    /// The plan, on stdout, before the first write (as `plan` shows it);
+    /// with `-q` only its errors, on stderr.
     fn planned(&self, plan: &Plan) {
-        show_plan_errors(plan);
-        if self.dry_run {
+        if self.global.quiet {
+            show_plan_errors(plan);
+        } else {
             // A closed stdout is not an error; the summary below says the same.
             let _ = crate::output::stdout(&render::plan_text(plan, self.color));
         }
     }
 
     fn stopped(&self, error: &ItemError) {
-        crate::output::stderr(&format!("error: {error}\n"));
+        show_error("", error);
+    }
+
+    /// A line per write done, above the progress bar on a terminal, else a
+    /// log line; with `-q` only the failures.
+    fn item_done(&self, item: &ReportItem) {
+        let line = change_line(item);
+        let failed = item.status == Status::Failed;
+        let hint = item.error.as_ref().and_then(|e| e.hint.as_deref());
+        if self.progress == ProgressMode::Bar {
+            let mut text = format!("{line}\n");
+            if let (true, Some(hint)) = (failed, hint) {
+                text.push_str(&format!("         hint: {}\n", terminal(hint)));
+            }
+            crate::output::above_progress(&text);
+        } else if failed {
+            tracing::error!("{line}");
+            if let Some(hint) = hint {
+                tracing::error!("hint: {}", terminal(hint));
+            }
+        } else {
+            tracing::info!("{line}");
+        }
     }
 }
 
@@ -85,8 +111,8 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
     let clock = Instant::now();
     let screen = Screen {
         global,
-        dry_run: args.dry_run,
         color,
+        progress: progress_mode(global),
     };
     let run = ApplyRun {
         client: &client,
@@ -95,6 +121,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
         sandboxes: &target.sandboxes,
         prune: args.target.prune,
         owner: target.manifest.owner.as_deref(),
+        targets: &target.targets,
         verify: args.target.verify,
         dry_run: args.dry_run,
         options: ApplyOptions {

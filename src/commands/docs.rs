@@ -14,6 +14,7 @@ pub(crate) fn schema(args: SchemaArgs) -> Outcome {
         SchemaKind::Manifest => Kind::Manifest,
         SchemaKind::Plan => Kind::Plan,
         SchemaKind::Report => Kind::Report,
+        SchemaKind::Verify => Kind::Verify,
     };
     print(&kind.to_json())
 }

@@ -4,36 +4,62 @@
 pub(crate) mod apply;
 pub(crate) mod docs;
 pub(crate) mod emulator;
+pub(crate) mod list;
 pub(crate) mod plan;
 pub(crate) mod validate;
 pub(crate) mod verify;
+
+use std::path::Path;
 
 use anyhow::anyhow;
 use atsprov_model::DesiredConnection;
 use atsprov_model::manifest::{self, Manifest, Overrides};
 use atsprov_model::plan::Plan;
+use atsprov_model::report::ItemError;
+use atsprov_model::target;
 use atsprov_runner::{KeyCheck, ProgressMode};
 use atsprov_transport::{Client, ClientConfig};
 
 use crate::cli::{GlobalArgs, LogFormat, TargetArgs};
 use crate::exit::Failure;
 
-/// A loaded manifest, narrowed to the sandboxes asked for.
+/// A loaded manifest, narrowed to the sandboxes and accounts asked for.
 pub(crate) struct Target {
     pub(crate) manifest: Manifest,
     pub(crate) desired: Vec<DesiredConnection>,
     pub(crate) sandboxes: Vec<String>,
+    /// `--target` patterns (empty: every account).
+    pub(crate) targets: Vec<String>,
 }
 
 /// Loads and checks the manifest (exit 3 on any problem) and applies
-/// `--sandbox` (a sandbox the manifest does not declare is a usage error, 64).
+/// `--sandbox` and `--target` (see [`load_scope`]).
 pub(crate) fn load_target(
     global: &GlobalArgs,
     target: &TargetArgs,
     overrides: &Overrides,
 ) -> Result<Target, Failure> {
-    let manifest = manifest::load(&target.manifest, overrides).map_err(|diagnostics| {
-        validate::invalid(global, &target.manifest.display().to_string(), diagnostics)
+    load_scope(
+        global,
+        &target.manifest,
+        &target.sandboxes,
+        &target.targets,
+        overrides,
+    )
+}
+
+/// Loads and checks the manifest (exit 3 on any problem), then narrows it:
+/// a `--sandbox` the manifest does not declare, or a `--target` that
+/// matches none of its accounts, is a usage error (64).
+pub(crate) fn load_scope(
+    global: &GlobalArgs,
+    path: &Path,
+    sandboxes: &[String],
+    targets: &[String],
+    overrides: &Overrides,
+) -> Result<Target, Failure> {
+    let manifest = manifest::load(path, overrides).map_err(|diagnostics| {
+        validate::invalid(global, &path.display().to_string(), diagnostics)
     })?;
     if !global.quiet {
         let warnings = manifest::Diagnostics {
@@ -42,15 +68,15 @@ pub(crate) fn load_target(
         validate::print_diagnostics(global, &warnings);
     }
     let declared = manifest.sandboxes();
-    let sandboxes = if target.sandboxes.is_empty() {
+    let sandboxes = if sandboxes.is_empty() {
         declared
     } else {
         let mut chosen = Vec::new();
-        for name in &target.sandboxes {
+        for name in sandboxes {
             if !declared.contains(name) {
                 return Err(Failure::Usage(anyhow!(
                     "`--sandbox {name}`: the manifest `{}` declares no connection in sandbox `{name}` (it declares: {})",
-                    target.manifest.display(),
+                    path.display(),
                     declared.join(", ")
                 )));
             }
@@ -61,15 +87,20 @@ pub(crate) fn load_target(
         chosen.sort_by_key(|s| atsprov_model::plan::rank(&declared, s));
         chosen
     };
+    let known: Vec<&str> = manifest.accounts.iter().map(|a| a.name.as_str()).collect();
+    if let Some(message) = target::unmatched(targets, &known) {
+        return Err(Failure::Usage(anyhow!("{message}")));
+    }
     let desired = manifest
         .desired()
         .into_iter()
-        .filter(|d| sandboxes.contains(&d.sandbox))
+        .filter(|d| sandboxes.contains(&d.sandbox) && target::in_scope(targets, &d.name))
         .collect();
     Ok(Target {
         manifest,
         desired,
         sandboxes,
+        targets: targets.to_vec(),
     })
 }
 
@@ -110,6 +141,22 @@ pub(crate) fn show_plan_errors(plan: &Plan) {
             error.sandbox, error.error
         ));
     }
+}
+
+/// Says an error once on stderr: `error: CONTEXTmessage`, then its
+/// `hint:` line when it has one.
+pub(crate) fn show_error(context: &str, error: &ItemError) {
+    let mut text = format!(
+        "error: {context}{}\n",
+        atsprov_model::escape::terminal(&error.to_string())
+    );
+    if let Some(hint) = &error.hint {
+        text.push_str(&format!(
+            "hint: {}\n",
+            atsprov_model::escape::terminal(hint)
+        ));
+    }
+    crate::output::stderr(&text);
 }
 
 /// How progress is shown: a bar only on a terminal, with text logs, not quiet.

@@ -5,7 +5,9 @@ use atsprov_model::manifest::Overrides;
 use atsprov_model::render;
 
 use crate::cli::{GlobalArgs, PlanArgs, PlanFormat};
-use crate::commands::{client, load_target, runtime, show_key_checks, show_plan_errors};
+use crate::commands::{
+    client, load_target, runtime, show_error, show_key_checks, show_plan_errors,
+};
 use crate::exit::{Exit, Failure, Outcome};
 
 pub(crate) fn run(global: &GlobalArgs, args: PlanArgs, color: bool) -> Outcome {
@@ -26,12 +28,19 @@ pub(crate) fn run(global: &GlobalArgs, args: PlanArgs, color: bool) -> Outcome {
             prune: args.target.prune,
             owner: target.manifest.owner.as_deref(),
             sandboxes: &target.sandboxes,
+            targets: &target.targets,
         };
-        let planned = atsprov_runner::make_plan(&client, &target.desired, options)
-            .await
-            .map_err(|e| Failure::Fatal(anyhow!("{e}")))?;
+        let planned = atsprov_runner::make_plan(&client, &target.desired, options).await;
         Ok::<_, Failure>((keys_failed, planned))
     })?;
+    let planned = match planned {
+        Ok(planned) => planned,
+        Err(error) => {
+            // Said once, with its hint: the API could not be used (exit 1).
+            show_error("", &error);
+            return Ok(Exit::ItemsFailed);
+        }
+    };
     let plan = &planned.plan;
 
     let text = match args.format {
@@ -51,7 +60,10 @@ pub(crate) fn run(global: &GlobalArgs, args: PlanArgs, color: bool) -> Outcome {
         None => crate::output::stdout(&text)
             .map_err(|err| Failure::Fatal(anyhow!("could not write the plan: {err}")))?,
     }
-    show_plan_errors(plan);
+    // A text plan on stdout names each unreadable sandbox already.
+    if args.out.is_some() || args.format != PlanFormat::Text {
+        show_plan_errors(plan);
+    }
 
     Ok(if !plan.errors.is_empty() || keys_failed {
         Exit::ItemsFailed

@@ -120,6 +120,8 @@ fn apply_summary_and_reports_read_well() {
             "apply",
             m,
             "--prune",
+            "--concurrency",
+            "1",
             "--report",
             "r.json",
             "--report",
@@ -204,7 +206,8 @@ fn one_unreadable_sandbox_is_named_and_the_others_still_show() {
 
     let apply = run(&mut cmd(
         dir.path(),
-        &["apply", m, "--report", "r.json"],
+        // One at a time, so the change lines come in the plan's order.
+        &["apply", m, "--concurrency", "1", "--report", "r.json"],
         &[],
     ));
     assert_eq!(apply.code, 1, "{}", apply.transcript());

@@ -15,13 +15,13 @@ fn repo() -> PathBuf {
 }
 
 /// A compiled schema from `docs/schemas/NAME.schema.json`.
-struct Validator {
+pub(crate) struct Validator {
     schemas: boon::Schemas,
     index: boon::SchemaIndex,
 }
 
 impl Validator {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let path = repo().join(format!("docs/schemas/{name}.schema.json"));
         let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
             .unwrap_or_else(|err| panic!("{} is not JSON: {err}", path.display()));
@@ -36,7 +36,7 @@ impl Validator {
         Self { schemas, index }
     }
 
-    fn check(&self, instance: &Value) -> Result<(), String> {
+    pub(crate) fn check(&self, instance: &Value) -> Result<(), String> {
         self.schemas
             .validate(instance, self.index)
             .map_err(|err| format!("{err:#}"))
@@ -97,7 +97,7 @@ fn toml_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn schema_command_prints_the_committed_schemas() {
-    for name in ["manifest", "plan", "report"] {
+    for name in ["manifest", "plan", "report", "verify"] {
         let out = run(atsprov().args(["schema", name]));
         assert_eq!(out.code, 0, "{}", out.transcript());
         let committed =

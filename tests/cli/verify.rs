@@ -63,7 +63,12 @@ fn verify_names_the_account_whose_key_is_refused() {
         "Azure's code is shown: {}",
         out.stdout
     );
-    assert_eq!(lines[2], "Key check: 1 ok, 1 failed");
+    assert!(
+        lines[2].trim_start().starts_with("hint: "),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines[3], "Key check: 1 ok, 1 failed");
     for (_, key) in &keys {
         assert!(!out.stdout.contains(key.as_str()) && !out.stderr.contains(key.as_str()));
     }
@@ -126,4 +131,85 @@ fn apply_with_verify_skips_the_refused_account_and_says_why() {
     }
     assert_eq!(emu.list("dev").len(), 1);
     assert_eq!(emu.list("prod").len(), 1);
+}
+
+#[test]
+fn verify_speaks_json_and_markdown_and_writes_a_file() {
+    let (_emu, dir, manifest, keys) = setup();
+    let m = manifest.to_str().unwrap();
+    let json = run(&mut cmd(
+        dir.path(),
+        &["verify", m, "--format", "json"],
+        &keys,
+    ));
+    assert_eq!(json.code, 1, "{}", json.transcript());
+    cli_snapshot!("verify-json", json, dir.path());
+    let value: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(value["schema"], "atsprov.verify/v1");
+    assert_eq!(value["summary"]["failed"], 1);
+    assert_eq!(value["accounts"][1]["error"]["http_status"], 403);
+
+    let md = run(&mut cmd(
+        dir.path(),
+        &["verify", m, "--format", "markdown"],
+        &keys,
+    ));
+    assert_eq!(md.code, 1, "{}", md.transcript());
+    cli_snapshot!("verify-markdown", md, dir.path());
+
+    let out = run(&mut cmd(
+        dir.path(),
+        &["verify", m, "--format", "json", "--out", "v.json"],
+        &keys,
+    ));
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert_eq!(out.stdout, "", "the result went to the file");
+    let written = read_json(&dir.path().join("v.json"));
+    assert_eq!(written["summary"], value["summary"]);
+    assert_eq!(written["accounts"][1]["name"], "refused");
+    let schema = crate::schema::Validator::new("verify");
+    schema.check(&value).unwrap();
+    schema.check(&written).unwrap();
+    let mut wrong = value.clone();
+    wrong["summary"].as_object_mut().unwrap().remove("ok");
+    assert!(
+        schema.check(&wrong).is_err(),
+        "the schema is not a rubber stamp"
+    );
+    for (_, key) in &keys {
+        for text in [&json.stdout, &md.stdout, &out.stderr] {
+            assert!(!text.contains(key.as_str()));
+        }
+    }
+}
+
+#[test]
+fn verify_with_target_checks_only_the_named_accounts() {
+    let (_emu, dir, manifest, keys) = setup();
+    let m = manifest.to_str().unwrap();
+    let out = run(&mut cmd(
+        dir.path(),
+        &["verify", m, "--target", "work*"],
+        &keys,
+    ));
+    assert_eq!(
+        out.code,
+        0,
+        "only the working account is checked: {}",
+        out.transcript()
+    );
+    assert!(
+        out.stdout.ends_with("Key check: 1 ok, 0 failed\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("refused"), "{}", out.stdout);
+
+    let out = run(&mut cmd(
+        dir.path(),
+        &["verify", m, "--target", "refsued"],
+        &keys,
+    ));
+    assert_eq!(out.code, 64, "{}", out.transcript());
+    cli_snapshot!("verify-target-typo", out, dir.path());
 }

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use crate::{cargo, root, say, target_dir};
 
 /// The schemas `atsprov schema` prints, by name.
-const SCHEMAS: [&str; 3] = ["manifest", "plan", "report"];
+const SCHEMAS: [&str; 4] = ["manifest", "plan", "report", "verify"];
 
 /// Which generated files.
 #[derive(Debug, Clone, Copy)]

@@ -11,6 +11,7 @@ pub mod desired;
 pub mod diagnostic;
 pub mod escape;
 pub mod inventory;
+pub mod keycheck;
 pub mod manifest;
 pub mod ownership;
 pub mod plan;
@@ -19,6 +20,7 @@ pub mod report;
 pub mod schema;
 pub mod secret;
 pub mod sharedkey;
+pub mod target;
 pub mod url_policy;
 pub mod wire;
 

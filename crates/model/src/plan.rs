@@ -344,6 +344,8 @@ pub struct Options<'a> {
     pub owner: Option<&'a str>,
     /// The sandboxes in the order the manifest declares them.
     pub sandboxes: &'a [String],
+    /// `--target` patterns: live connections of other names are left out (empty: all).
+    pub targets: &'a [String],
 }
 
 /// Computes the plan.
@@ -370,6 +372,7 @@ pub fn plan(
             for c in connections
                 .iter()
                 .filter(|c| is_our_business(c, options.owner))
+                .filter(|c| crate::target::in_scope(options.targets, &c.name))
             {
                 names.entry(c.name.as_str()).or_default().push(c);
             }
@@ -748,6 +751,34 @@ mod tests {
     }
 
     #[test]
+    fn targets_leave_out_live_connections_of_other_names() {
+        let kept = want("prod", "sales-eu", "d", "k1", false);
+        let gone = want("prod", "sales-old", "d", "k2", false);
+        let other = want("prod", "crm-old", "d", "k3", false);
+        let live = BTreeMap::from([(
+            "prod".to_owned(),
+            vec![
+                managed("1", &kept),
+                managed("2", &gone),
+                managed("3", &other),
+            ],
+        )]);
+        let targets = ["sales-*".to_owned()];
+        let options = Options {
+            prune: true,
+            targets: &targets,
+            ..Options::default()
+        };
+        let p = plan(std::slice::from_ref(&kept), &live, Vec::new(), options);
+        assert_eq!(row(&p, "sales-eu").0, Action::NoOp);
+        assert_eq!(row(&p, "sales-old").0, Action::Delete);
+        assert!(
+            p.changes.iter().all(|c| c.name != "crm-old"),
+            "an orphan outside the targets is not this run's business"
+        );
+    }
+
+    #[test]
     fn every_row_of_the_table() {
         let same = want("prod", "same", "d", "k1", false);
         let rotated = want("prod", "rotated", "d", "k2", false);
@@ -889,6 +920,7 @@ mod tests {
             prune: true,
             owner: Some("team-a"),
             sandboxes: &[],
+            targets: &[],
         };
         let p = plan(&[mine, theirs_declared], &live, Vec::new(), options);
         assert_eq!(row(&p, "mine").0, Action::NoOp);

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::escape::md_cell;
+use crate::escape::{md_cell, terminal};
 use crate::plan::{Action, place};
 
 mod item;
@@ -363,26 +363,98 @@ impl Report {
             }
         }
         for (status, title) in [(Status::Failed, "Failed"), (Status::Skipped, "Skipped")] {
-            let rows: Vec<&ReportItem> = self.items.iter().filter(|i| i.status == status).collect();
-            if rows.is_empty() {
+            let rows: Vec<&ReportItem> = self
+                .items
+                .iter()
+                .filter(|i| i.status == status && !summarised(i))
+                .collect();
+            // Items with no plan (their sandbox could not be read, or the
+            // API could not be used) share one error, said once above: one
+            // line per sandbox here.
+            let mut unplanned: Vec<(&str, usize)> = Vec::new();
+            for i in self.items.iter().filter(|i| i.status == status) {
+                if i.action.is_none() {
+                    match unplanned.iter_mut().find(|(s, _)| *s == i.sandbox) {
+                        Some((_, n)) => *n += 1,
+                        None => unplanned.push((&i.sandbox, 1)),
+                    }
+                }
+            }
+            if rows.is_empty() && unplanned.is_empty() {
                 continue;
             }
             let _ = writeln!(out, "\n{title}:");
+            for (sandbox, n) in unplanned {
+                let _ = writeln!(
+                    out,
+                    "  {}: {n} {} not planned (see the error above)",
+                    terminal(sandbox),
+                    if n == 1 { "connection" } else { "connections" }
+                );
+            }
             for i in rows {
                 let _ = writeln!(
                     out,
                     "  {}/{} ({}): {}",
-                    i.sandbox,
-                    i.name,
+                    terminal(&i.sandbox),
+                    terminal(&i.name),
                     action_str(i.action),
-                    i.error
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
+                    terminal(
+                        &i.error
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    )
                 );
             }
         }
+        let never = self.items.iter().filter(|i| never_started(i)).count();
+        if never > 0 {
+            let _ = writeln!(
+                out,
+                "\n{never} {} never started: run `apply` again (the report lists each)",
+                if never == 1 { "item" } else { "items" }
+            );
+        }
         out
+    }
+}
+
+/// Whether the text summary says an item in a line shared with others
+/// rather than on its own.
+fn summarised(item: &ReportItem) -> bool {
+    item.action.is_none() || never_started(item)
+}
+
+/// An item an interrupt kept from starting.
+fn never_started(item: &ReportItem) -> bool {
+    item.status == Status::Skipped
+        && item
+            .error
+            .as_ref()
+            .is_some_and(|e| e.kind == ErrorKind::Interrupted)
+}
+
+/// The line a person reads when one write is done: `created  prod/sales-eu
+/// (id …)`, or `failed   prod/sales-eu (create): why`. Outside text is
+/// escaped for the terminal; the hint, when there is one, is not included
+/// (see [`ItemError::hint`]).
+pub fn change_line(item: &ReportItem) -> String {
+    let place = format!("{}/{}", terminal(&item.sandbox), terminal(&item.name));
+    match (&item.error, item.status) {
+        (Some(error), Status::Failed) => format!(
+            "failed   {place} ({}): {}",
+            action_str(item.action),
+            terminal(&error.to_string())
+        ),
+        (_, status) => {
+            let id = item
+                .connection_id
+                .as_deref()
+                .map(|id| format!(" (id {})", terminal(id)))
+                .unwrap_or_default();
+            format!("{:<8} {place}{id}", status.as_str())
+        }
     }
 }
 

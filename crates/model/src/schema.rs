@@ -1,4 +1,5 @@
-//! JSON Schemas of the manifest as users write it, of the JSON plan and of the JSON report.
+//! JSON Schemas of the manifest as users write it, of the JSON plan, of the
+//! JSON report and of `verify`'s JSON result.
 //!
 //! The manifest loader walks a figment value key by key (to report every
 //! problem with its position) rather than deserializing into serde types, so
@@ -24,11 +25,13 @@ pub enum Kind {
     Plan,
     /// `apply --report FILE.json` (`atsprov.report/v1`).
     Report,
+    /// `verify --format json` (`atsprov.verify/v1`).
+    Verify,
 }
 
 impl Kind {
     /// Every schema, in the order they are documented.
-    pub const ALL: [Kind; 3] = [Kind::Manifest, Kind::Plan, Kind::Report];
+    pub const ALL: [Kind; 4] = [Kind::Manifest, Kind::Plan, Kind::Report, Kind::Verify];
 
     /// The name used on the command line and in file names.
     pub fn name(self) -> &'static str {
@@ -36,6 +39,7 @@ impl Kind {
             Kind::Manifest => "manifest",
             Kind::Plan => "plan",
             Kind::Report => "report",
+            Kind::Verify => "verify",
         }
     }
 
@@ -51,6 +55,7 @@ impl Kind {
             }
             Kind::Plan => schemars::schema_for!(crate::render::PlanJson<'static>),
             Kind::Report => schemars::schema_for!(crate::report::Report),
+            Kind::Verify => schemars::schema_for!(crate::keycheck::VerifyJson<'static>),
         }
     }
 

@@ -6,7 +6,7 @@ use atsprov_transport::ErrorKind as Transport;
 
 /// The item error of a failed call: the transport's message, HTTP status,
 /// Adobe's code and the request id, with a kind from the report's vocabulary.
-pub(crate) fn from_transport(err: &atsprov_transport::Error) -> ItemError {
+pub fn from_transport(err: &atsprov_transport::Error) -> ItemError {
     let kind = match err.kind() {
         Transport::Unauthorized | Transport::Forbidden => ErrorKind::Auth,
         Transport::Timeout | Transport::Connect => ErrorKind::Network,
@@ -25,5 +25,6 @@ pub(crate) fn from_transport(err: &atsprov_transport::Error) -> ItemError {
         http_status: err.status(),
         code: err.code().map(str::to_owned),
         request_id: err.request_id().map(str::to_owned),
+        hint: err.hint().map(str::to_owned),
     }
 }

@@ -11,7 +11,7 @@ use atsprov_model::ownership;
 use atsprov_model::plan::{Action, Change, Field, Plan, diff_one};
 use atsprov_model::report::{ErrorKind, ItemError, ReportItem, Status};
 use atsprov_model::wire::{NewConnection, PatchOp};
-use atsprov_transport::{Client, ErrorKind as Transport};
+use atsprov_transport::{Client, ErrorKind as Transport, counting_attempts};
 use futures::future::join_all;
 use tokio::sync::mpsc;
 
@@ -233,24 +233,28 @@ async fn worker(ctx: &Ctx<'_>, slot: usize, tx: mpsc::UnboundedSender<ReportItem
         };
         let change = &ctx.plan.changes[index];
         let started = Instant::now();
-        let mut attempts = 0;
-        let outcome = tokio::select! {
-            outcome = run_one(ctx, change, &mut attempts) => outcome,
-            () = ctx.interrupt.wait_for(2) => {
-                ctx.aborted.store(true, Ordering::SeqCst);
-                Err(ItemError::new(
-                    ErrorKind::Interrupted,
-                    "aborted by a second interrupt while the call was in flight; the next run will find out what happened",
-                ))
+        let mut rounds = 0;
+        // Every HTTP attempt of the item counts: retries, re-reads and
+        // the look after an ambiguous create included.
+        let (outcome, attempts) = counting_attempts(async {
+            tokio::select! {
+                outcome = run_one(ctx, change, &mut rounds) => outcome,
+                () = ctx.interrupt.wait_for(2) => {
+                    ctx.aborted.store(true, Ordering::SeqCst);
+                    Err(ItemError::new(
+                        ErrorKind::Interrupted,
+                        "aborted by a second interrupt while the call was in flight; the next run will find out what happened",
+                    ))
+                }
             }
-        };
+        })
+        .await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // The failure is said once, by the observer's line (the binary's
+        // change lines), not also here.
         let result = match outcome {
             Ok((status, id)) => ReportItem::planned(change, status).with_id(id),
-            Err(error) => {
-                tracing::error!(sandbox = %change.sandbox, name = %change.name, "{} failed: {error}", change.action.as_str());
-                ReportItem::planned(change, Status::Failed).with_error(error)
-            }
+            Err(error) => ReportItem::planned(change, Status::Failed).with_error(error),
         }
         .timed(attempts, duration_ms);
         ctx.limiter.observe(

@@ -7,6 +7,8 @@
 //! alone owns the progress display and the list of report items.
 
 mod error;
+
+pub use error::from_transport as item_error;
 mod execute;
 mod limiter;
 mod live;

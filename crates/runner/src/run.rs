@@ -9,7 +9,6 @@ use std::time::SystemTime;
 use atsprov_model::DesiredConnection;
 use atsprov_model::manifest::Manifest;
 use atsprov_model::plan::{Action, Options};
-use atsprov_model::render;
 use atsprov_model::report::{ErrorKind, ItemError, Report, ReportItem, Status};
 use atsprov_transport::Client;
 
@@ -35,6 +34,9 @@ pub struct ApplyRun<'a> {
     /// The manifest's owner, when it names one: only connections whose
     /// marker names it are managed.
     pub owner: Option<&'a str>,
+    /// `--target` patterns: live connections of other names (orphans
+    /// included) are left out of the plan; empty for all.
+    pub targets: &'a [String],
     /// `--verify`: check the keys first and hold back the writes of accounts that fail.
     pub verify: bool,
     /// `--dry-run`: plan, write nothing.
@@ -122,6 +124,7 @@ impl ApplyRun<'_> {
             prune: self.prune,
             owner: self.owner,
             sandboxes: self.sandboxes,
+            targets: self.targets,
         };
         match make_plan(self.client, self.desired, options).await {
             Ok(planned) => {
@@ -147,7 +150,6 @@ impl ApplyRun<'_> {
         if self.dry_run {
             return (dry_run_items(planned, self.desired), false);
         }
-        tracing::info!("{}", render::summary_line(&planned.plan.summary()));
         let outcome = apply(
             self.client,
             planned,

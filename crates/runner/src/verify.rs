@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use atsprov_model::keycheck::KeyCheck;
 use atsprov_model::manifest::Manifest;
 use atsprov_model::report::{ErrorKind, ItemError};
 use atsprov_model::sharedkey::table_target;
@@ -19,21 +20,6 @@ const PARALLEL: usize = 16;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one check may take as a whole.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The key check of one account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyCheck {
-    /// Index in the manifest's `[[accounts]]`.
-    pub index: usize,
-    /// The account entry's `name`.
-    pub name: String,
-    /// The storage account.
-    pub account: String,
-    /// The Table endpoint checked; empty when none could be made.
-    pub endpoint: String,
-    /// `None` when the key works; else why not (kind `key_check`).
-    pub error: Option<ItemError>,
-}
 
 /// Checks the keys of the accounts at `indices`, concurrently; the checks
 /// come back in index order, one per index.

@@ -255,6 +255,7 @@ async fn run_apply(
         sandboxes: &sandboxes,
         prune,
         owner: None,
+        targets: &[],
         verify,
         dry_run: false,
         options: ApplyOptions {

@@ -92,6 +92,9 @@ pub struct ItemError {
     /// The request id the server gave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// What to do about it, when there is more to say than the message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 impl ItemError {
@@ -103,7 +106,14 @@ impl ItemError {
             http_status: None,
             code: None,
             request_id: None,
+            hint: None,
         }
+    }
+
+    /// The same error with a hint (what to do about it).
+    pub fn with_hint(mut self, hint: Option<String>) -> Self {
+        self.hint = hint;
+        self
     }
 
     /// The same error with `context: ` before its message.
