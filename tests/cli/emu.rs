@@ -196,6 +196,20 @@ impl Emulator {
         v["id"].as_str().unwrap().to_owned()
     }
 
+    /// `POST /_emulator/connections`: stores a connection as another tool
+    /// would have made it (`{"sandbox","name","spec"?,"description"?,"state"?}`).
+    pub(crate) fn seed(&self, connection: &Value) -> String {
+        let (status, text) = self.http(
+            "POST",
+            "/_emulator/connections",
+            &[("x-gw-ims-org-id", ORG)],
+            Some(&connection.to_string()),
+        );
+        assert_eq!(status, 201, "seed: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["id"].as_str().unwrap().to_owned()
+    }
+
     /// `GET /_emulator/stats`.
     pub(crate) fn stats(&self) -> Value {
         let (status, body) = self.http("GET", "/_emulator/stats", &[], None);

@@ -5,6 +5,7 @@ mod apply;
 mod common;
 mod docs;
 mod emu;
+mod list;
 mod plan;
 mod safety;
 mod schedule;

@@ -78,8 +78,8 @@ pub struct Listed {
     pub created_at: Option<i64>,
 }
 
-/// Every live ATS connection, in the manifest's sandbox order, then by name
-/// and id. `owner` is the manifest's `owner`.
+/// Every live ATS connection, in the manifest's sandbox order, then by name,
+/// creation time and id. `owner` is the manifest's `owner`.
 pub fn list(
     desired: &[DesiredConnection],
     live: &BTreeMap<String, Vec<Connection>>,
@@ -127,13 +127,22 @@ pub fn list(
             });
         }
     }
+    // Duplicates oldest first (the one a dedupe keeps), then by id.
     out.sort_by(|a, b| {
-        (rank(sandboxes, &a.sandbox), &a.sandbox, &a.name, &a.id).cmp(&(
-            rank(sandboxes, &b.sandbox),
-            &b.sandbox,
-            &b.name,
-            &b.id,
-        ))
+        (
+            rank(sandboxes, &a.sandbox),
+            &a.sandbox,
+            &a.name,
+            a.created_at,
+            &a.id,
+        )
+            .cmp(&(
+                rank(sandboxes, &b.sandbox),
+                &b.sandbox,
+                &b.name,
+                b.created_at,
+                &b.id,
+            ))
     });
     out
 }
