@@ -306,7 +306,7 @@ fn interrupted_apply(
     creates: u64,
     signal: &str,
     presses: usize,
-) -> (Option<i32>, Value) {
+) -> (Option<i32>, Value, String) {
     let emu = Emulator::start(emu_flags);
     let dir = tempfile::tempdir().unwrap();
     let sandboxes = ["dev", "prod"];
@@ -352,13 +352,27 @@ fn interrupted_apply(
         rerun.transcript()
     );
     assert_exact(&emu, &sandboxes, accts);
-    (out.status.code(), report)
+    (
+        out.status.code(),
+        report,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
 fn sigint_stops_cleanly_writes_the_report_and_a_rerun_converges() {
-    let (code, report) = interrupted_apply(&["--latency-ms", "100"], &accounts(60), 5, "-INT", 1);
+    let (code, report, stdout) =
+        interrupted_apply(&["--latency-ms", "100"], &accounts(60), 5, "-INT", 1);
     assert_eq!(code, Some(130));
+    let skipped = report["summary"]["skipped"].as_u64().unwrap();
+    assert!(
+        stdout.contains(&format!("{skipped} items never started: run `apply` again")),
+        "one line sums up the work never started: {stdout}"
+    );
+    assert!(
+        !stdout.contains("not started: the run was interrupted"),
+        "no line per unstarted item: {stdout}"
+    );
     assert!(
         report["summary"]["skipped"].as_u64().unwrap() > 0,
         "work not started is skipped: {report}"
@@ -371,7 +385,8 @@ fn sigint_stops_cleanly_writes_the_report_and_a_rerun_converges() {
 
 #[test]
 fn a_second_sigint_aborts_calls_in_flight_and_still_reports_every_item() {
-    let (code, report) = interrupted_apply(&["--latency-ms", "1000"], &accounts(12), 1, "-INT", 2);
+    let (code, report, _) =
+        interrupted_apply(&["--latency-ms", "1000"], &accounts(12), 1, "-INT", 2);
     assert_eq!(code, Some(130));
     assert!(
         report["summary"]["skipped"].as_u64().unwrap() > 0,
@@ -395,7 +410,7 @@ fn a_second_sigint_aborts_calls_in_flight_and_still_reports_every_item() {
 #[test]
 fn sighup_and_sigterm_are_handled_like_ctrl_c() {
     for signal in ["-HUP", "-TERM"] {
-        let (code, report) =
+        let (code, report, _) =
             interrupted_apply(&["--latency-ms", "100"], &accounts(40), 3, signal, 1);
         assert_eq!(code, Some(130), "{signal}: {report}");
         assert!(

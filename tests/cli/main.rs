@@ -14,3 +14,4 @@ mod streams;
 mod usage;
 mod validate;
 mod verify;
+mod visibility;
