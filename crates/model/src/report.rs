@@ -562,4 +562,58 @@ mod tests {
         insta::assert_snapshot!("report-errors-junit", report.to_junit());
         insta::assert_snapshot!("report-errors-json", report.to_json());
     }
+
+    /// An interrupted run with items never started and a sandbox that could
+    /// not be read: one line each in the text, every item in the report.
+    #[test]
+    fn shared_problems_are_said_in_one_line_and_writes_get_their_own() {
+        let item = |name: &str, action, status, error: Option<ItemError>| ReportItem {
+            sandbox: "prod".into(),
+            name: name.into(),
+            action,
+            status,
+            connection_id: Some("id-1".into()),
+            attempts: 0,
+            duration_ms: 0,
+            error,
+        };
+        let never = || ItemError::new(ErrorKind::Interrupted, "not started");
+        let unread = || ItemError::new(ErrorKind::Api, "could not list connections");
+        let items = vec![
+            item("a", Some(Action::Create), Status::Created, None),
+            item("b", Some(Action::Create), Status::Skipped, Some(never())),
+            item("c", Some(Action::Update), Status::Skipped, Some(never())),
+            item("d", Some(Action::Delete), Status::Skipped, Some(never())),
+            item("e", None, Status::Failed, Some(unread())),
+            item("f", None, Status::Failed, Some(unread())),
+        ];
+        let epoch = SystemTime::UNIX_EPOCH;
+        let report = Report::new(epoch, epoch, false, true, items);
+        let text = report.to_text(Duration::from_secs(1));
+        assert!(
+            text.contains("3 items never started: run `apply` again"),
+            "{text}"
+        );
+        assert!(!text.contains("not started"), "no line per item: {text}");
+        assert!(
+            text.contains("prod: 2 connections not planned (see the error above)"),
+            "{text}"
+        );
+        assert!(!text.contains("could not list"), "said where it happened: {text}");
+        assert_eq!(report.items.len(), 6, "the report still lists each");
+
+        assert_eq!(change_line(&report.items[0]), "created  prod/a (id id-1)");
+        let failed = ReportItem {
+            status: Status::Failed,
+            error: Some(
+                ItemError::new(ErrorKind::Api, "bad\u{1b}[2J name")
+                    .with_hint(Some("rename it".into())),
+            ),
+            ..report.items[0].clone()
+        };
+        assert_eq!(
+            change_line(&failed),
+            "failed   prod/a (create): bad\\u{1b}[2J name"
+        );
+    }
 }
