@@ -24,7 +24,7 @@ fn main() -> Result<()> {
         Some("man") => docs::write(docs::Set::Man),
         Some("check-generated") => docs::check(&[docs::Set::Schemas, docs::Set::Man]),
         _ => bail!(
-            "usage: cargo xtask <task>\n\n  ci               fmt check, generated docs up to date, clippy (warnings denied), every test, cargo doc (warnings denied)\n  schemas          write docs/schemas/*.schema.json from `atsprov schema`\n  man              write docs/man/*.1 from the CLI definitions\n  check-generated  fail when docs/schemas or docs/man differ from what the binary generates\n  demo             the emulator, then plan, apply and plan again\n  bench            release-build measurements; `bench NAME` runs one of validate, plan, apply, emulator\n  fuzz             seeded mutation runs over the manifest loader and the emulator; `fuzz N` runs N cases each (default {DEFAULT_FUZZ_CASES})"
+            "usage: cargo xtask <task>\n\n  ci               fmt check, generated docs up to date, clippy (warnings denied), every test, cargo doc (warnings denied)\n  schemas          write docs/schemas/*.schema.json from `atsprov schema`\n  man              write docs/man/*.1 from the CLI definitions\n  check-generated  fail when docs/schemas or docs/man differ from what the binary generates\n  demo             the emulator; plan, apply, plan; then a key rotation: plan (a diff), apply, plan\n  bench            release-build measurements; `bench NAME` runs one of validate, plan, apply, emulator\n  fuzz             seeded mutation runs over the manifest loader and the emulator; `fuzz N` runs N cases each (default {DEFAULT_FUZZ_CASES})"
         ),
     }
 }
@@ -152,6 +152,8 @@ fn figure(line: &str) {
 
 const DEMO_CLIENT_SECRET: &str = "demo-client-secret";
 const DEMO_ACCOUNT_KEY: &str = "ZGVtby1hY2NvdW50LWtleS1mb3ItdGhlLWF0c3Byb3YtZGVtbw==";
+/// The key `sales-eu` is rotated to in the second half of the demo.
+const DEMO_ROTATED_KEY: &str = "cm90YXRlZC1rZXktZm9yLXRoZS1hdHNwcm92LWRlbW8tc2FsZXMtZXU=";
 
 /// The emulator, then plan, apply (with progress) and plan again, on `configs/demo.toml`.
 fn demo() -> Result<()> {
@@ -176,6 +178,21 @@ fn demo() -> Result<()> {
     let manifest = root().join("configs/demo.toml");
     let report_json = out.join("report.json");
     let report_md = out.join("report.md");
+    // The second half of the demo rotates one account's key and changes its
+    // description: the same manifest, with `sales-eu` edited, in a copy.
+    let original = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("cannot read {}", manifest.display()))?;
+    let declared = "name         = \"sales-eu\"\naccount_name = \"saleseudemo\"\naccount_key  = { env = \"ATSPROV_DEMO_ACCOUNT_KEY\" }\ndescription  = \"Sales EU tables\"";
+    if !original.contains(declared) {
+        bail!("configs/demo.toml no longer declares sales-eu as the demo expects");
+    }
+    let edited = original.replace(
+        declared,
+        "name         = \"sales-eu\"\naccount_name = \"saleseudemo\"\naccount_key  = { env = \"ATSPROV_DEMO_ROTATED_KEY\" }\ndescription  = \"Sales EU tables, owned by the data team\"",
+    );
+    let rotated = out.join("demo-rotated.toml");
+    std::fs::write(&rotated, edited)
+        .with_context(|| format!("cannot write {}", rotated.display()))?;
     let run = |title: &str, args: &[&str]| -> Result<i32> {
         say(&format!("\n==> {title}: atsprov {}", args.join(" ")));
         let status = Command::new(&bin)
@@ -184,40 +201,55 @@ fn demo() -> Result<()> {
             .env("ATSPROV_AUTH__TOKEN_URL", emulator.token_url())
             .env("ATSPROV_DEMO_CLIENT_SECRET", DEMO_CLIENT_SECRET)
             .env("ATSPROV_DEMO_ACCOUNT_KEY", DEMO_ACCOUNT_KEY)
+            .env("ATSPROV_DEMO_ROTATED_KEY", DEMO_ROTATED_KEY)
             .status()
             .context("could not run atsprov")?;
         Ok(status.code().unwrap_or(-1))
     };
+    let expect = |what: &str, code: i32, wanted: i32| -> Result<()> {
+        if code == wanted {
+            Ok(())
+        } else {
+            bail!("{what} (exit {code}, expected {wanted})")
+        }
+    };
     let m = manifest.to_str().context("manifest path is UTF-8")?;
-    let first = run("plan (what would change)", &["plan", m])?;
-    if first != 0 {
-        bail!("plan failed (exit {first})");
-    }
-    let applied = run(
-        "apply (concurrent, with progress)",
-        &[
-            "apply",
-            m,
-            "--report",
-            report_json.to_str().unwrap_or("report.json"),
-            "--report",
-            report_md.to_str().unwrap_or("report.md"),
-        ],
+    let r = rotated.to_str().context("manifest path is UTF-8")?;
+    let report_json = report_json.to_str().unwrap_or("report.json");
+    let report_md = report_md.to_str().unwrap_or("report.md");
+    let code = run("plan (what would change)", &["plan", m])?;
+    expect("plan failed", code, 0)?;
+    let code = run(
+        "apply (the plan, then a line per write above the progress bar)",
+        &["apply", m, "--report", report_json, "--report", report_md],
     )?;
-    if applied != 0 {
-        bail!("apply failed (exit {applied})");
-    }
-    let again = run(
+    expect("apply failed", code, 0)?;
+    let code = run(
         "plan again (nothing left to do; exit 0 with --detailed-exitcode)",
         &["plan", m, "--detailed-exitcode"],
     )?;
-    if again != 0 {
-        bail!("the second plan still shows changes (exit {again})");
-    }
+    expect("the second plan still shows changes", code, 0)?;
     say(&format!(
-        "\n==> reports: {} and {}\n==> stopping the emulator",
-        report_json.display(),
-        report_md.display()
+        "\n==> sales-eu gets a new key and a new description: {}",
+        rotated.display()
+    ));
+    let code = run(
+        "plan (old -> new for each change; exit 2: changes pending)",
+        &["plan", r, "--detailed-exitcode"],
+    )?;
+    expect("the plan after the rotation shows no change", code, 2)?;
+    let code = run(
+        "apply (updated lines for sales-eu in each sandbox)",
+        &["apply", r, "--report", report_json, "--report", report_md],
+    )?;
+    expect("apply of the rotation failed", code, 0)?;
+    let code = run(
+        "plan a last time (no changes)",
+        &["plan", r, "--detailed-exitcode"],
+    )?;
+    expect("the last plan still shows changes", code, 0)?;
+    say(&format!(
+        "\n==> reports: {report_json} and {report_md}\n==> stopping the emulator"
     ));
     drop(emulator);
     Ok(())

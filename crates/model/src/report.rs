@@ -599,7 +599,10 @@ mod tests {
             text.contains("prod: 2 connections not planned (see the error above)"),
             "{text}"
         );
-        assert!(!text.contains("could not list"), "said where it happened: {text}");
+        assert!(
+            !text.contains("could not list"),
+            "said where it happened: {text}"
+        );
         assert_eq!(report.items.len(), 6, "the report still lists each");
 
         assert_eq!(change_line(&report.items[0]), "created  prod/a (id id-1)");
