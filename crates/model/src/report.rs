@@ -373,7 +373,7 @@ impl Report {
             // line per sandbox here.
             let mut unplanned: Vec<(&str, usize)> = Vec::new();
             for i in self.items.iter().filter(|i| i.status == status) {
-                if i.action.is_none() {
+                if i.action.is_none() && !never_started(i) {
                     match unplanned.iter_mut().find(|(s, _)| *s == i.sandbox) {
                         Some((_, n)) => *n += 1,
                         None => unplanned.push((&i.sandbox, 1)),
