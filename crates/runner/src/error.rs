@@ -5,7 +5,7 @@ use atsprov_model::report::{ErrorKind, ItemError};
 use atsprov_transport::ErrorKind as Transport;
 
 /// The item error of a failed call: the transport's message, HTTP status,
-/// Adobe's code and the request id, with a kind from the report's vocabulary.
+/// Adobe's code, the request id and the hint, with a kind from the report's vocabulary.
 pub fn from_transport(err: &atsprov_transport::Error) -> ItemError {
     let kind = match err.kind() {
         Transport::Unauthorized | Transport::Forbidden => ErrorKind::Auth,
@@ -21,6 +21,8 @@ pub fn from_transport(err: &atsprov_transport::Error) -> ItemError {
     };
     ItemError {
         kind,
+        // What went wrong; what to do is the separate `hint`, shown on a
+        // line of its own and kept in the report.
         message: err.message().to_owned(),
         http_status: err.status(),
         code: err.code().map(str::to_owned),
