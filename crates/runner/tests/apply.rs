@@ -102,7 +102,10 @@ async fn a_stale_etag_is_read_again_rediffed_and_retried() {
     let done = apply(&ours, &p, &rotated, options(), &Unobserved, never).await;
     let item = &done.items[0];
     assert_eq!(item.status, Status::Updated, "{item:?}");
-    assert_eq!(item.attempts, 2, "one 412, then a fresh etag");
+    assert_eq!(
+        item.attempts, 3,
+        "every HTTP attempt: the 412, the re-read, the patch with a fresh etag"
+    );
     let p = plan_for(&ours, &rotated).await;
     assert_eq!(
         p.plan.changes[0].action,
@@ -133,8 +136,9 @@ async fn ambiguous_creates_are_looked_up_not_duplicated() {
         done.items
     );
     assert!(
-        done.items.iter().all(|i| i.attempts == 1),
-        "found by looking, not created again"
+        done.items.iter().all(|i| i.attempts == 2),
+        "found by looking (the create, then one listing by name), not created again: {:?}",
+        done.items
     );
 
     let live = ours.list_connections("prod").await.unwrap();
