@@ -47,8 +47,26 @@ fn list_shows_who_manages_what_in_text_and_json() {
     let (manifest, keys) = seeded(&emu, dir.path());
     let m = manifest.to_str().unwrap();
 
+    let before = emu.stats();
     let text = run(&mut cmd(dir.path(), &["list", m], &keys));
     assert_eq!(text.code, 0, "{}", text.transcript());
+    let after = emu.stats();
+    let delta = |path: &[&str]| {
+        let get = |v: &Value| {
+            path.iter()
+                .fold(v.clone(), |v, k| v[k].clone())
+                .as_u64()
+                .unwrap()
+        };
+        get(&after) - get(&before)
+    };
+    assert_eq!(delta(&["tokens_issued"]), 1, "one token: {after}");
+    assert_eq!(
+        delta(&["by_route", "list"]),
+        2,
+        "one page per sandbox: {after}"
+    );
+    assert_eq!(delta(&["writes"]), 0, "list changes nothing: {after}");
     cli_snapshot!("list-text", text, dir.path());
 
     let out = run(&mut cmd(
