@@ -222,3 +222,35 @@ fn report_attempts_count_every_http_attempt() {
         "every create request the emulator saw is counted on an item: {stats}"
     );
 }
+
+#[test]
+fn change_lines_are_json_log_lines_with_log_format_json() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = emu::write_manifest(dir.path(), &emu, &["prod"], &names(&["alpha", "beta"]), 2);
+    let m = manifest.to_str().unwrap();
+    let out = run(&mut cmd(
+        dir.path(),
+        &["--log-format", "json", "apply", m],
+        &[],
+    ));
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let mut created = Vec::new();
+    for line in out.stderr.lines() {
+        let value: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        if let Some(message) = value["message"].as_str() {
+            if message.starts_with("created") {
+                assert_eq!(value["level"], "INFO", "{line}");
+                created.push(message.split_whitespace().nth(1).unwrap().to_owned());
+            }
+        }
+    }
+    created.sort();
+    assert_eq!(created, ["prod/alpha", "prod/beta"], "{}", out.stderr);
+    assert!(
+        out.stdout.contains("+ alpha"),
+        "the plan is on stdout: {}",
+        out.stdout
+    );
+}
