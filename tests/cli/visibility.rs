@@ -239,11 +239,11 @@ fn change_lines_are_json_log_lines_with_log_format_json() {
     for line in out.stderr.lines() {
         let value: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
-        if let Some(message) = value["message"].as_str() {
-            if message.starts_with("created") {
-                assert_eq!(value["level"], "INFO", "{line}");
-                created.push(message.split_whitespace().nth(1).unwrap().to_owned());
-            }
+        if let Some(message) = value["message"].as_str()
+            && message.starts_with("created")
+        {
+            assert_eq!(value["level"], "INFO", "{line}");
+            created.push(message.split_whitespace().nth(1).unwrap().to_owned());
         }
     }
     created.sort();
