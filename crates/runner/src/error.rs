@@ -4,8 +4,9 @@
 use atsprov_model::report::{ErrorKind, ItemError};
 use atsprov_transport::ErrorKind as Transport;
 
-/// The item error of a failed call: the transport's message, HTTP status,
-/// Adobe's code and the request id, with a kind from the report's vocabulary.
+/// The item error of a failed call: the transport's message (with what to
+/// do about it, when the transport knows), HTTP status, Adobe's code and the
+/// request id, with a kind from the report's vocabulary.
 pub(crate) fn from_transport(err: &atsprov_transport::Error) -> ItemError {
     let kind = match err.kind() {
         Transport::Unauthorized | Transport::Forbidden => ErrorKind::Auth,
@@ -21,7 +22,10 @@ pub(crate) fn from_transport(err: &atsprov_transport::Error) -> ItemError {
     };
     ItemError {
         kind,
-        message: err.message().to_owned(),
+        message: match err.hint() {
+            Some(hint) => format!("{}; {hint}", err.message()),
+            None => err.message().to_owned(),
+        },
         http_status: err.status(),
         code: err.code().map(str::to_owned),
         request_id: err.request_id().map(str::to_owned),
