@@ -211,3 +211,210 @@ async fn overload_500s_on_creates_are_resolved_by_looking_and_leave_no_duplicate
     );
     emu.shutdown().await;
 }
+
+/// Stores a connection as the AEP UI or another tool would have made it.
+async fn seed(emu: &RunningEmulator, body: serde_json::Value) -> String {
+    let url = format!("http://{}/_emulator/connections", emu.addr());
+    let answer = reqwest::Client::new()
+        .post(url)
+        .header("x-gw-ims-org-id", ORG)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    let v: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// The item of `name`, and its error.
+fn failed<'a>(
+    items: &'a [atsprov_model::report::ReportItem],
+    name: &str,
+) -> &'a atsprov_model::report::ItemError {
+    let item = items.iter().find(|i| i.name == name).unwrap();
+    assert_eq!(item.status, Status::Failed, "{item:?}");
+    assert_eq!(item.attempts, 1, "refusals are not retried: {item:?}");
+    item.error.as_ref().unwrap()
+}
+
+#[tokio::test]
+async fn refusals_of_a_connection_in_a_state_get_their_code_and_what_to_do() {
+    let emu = atsprov_emulator::start(Config::default()).await.unwrap();
+    let ours = client(&emu);
+    let want = desired(3);
+    // Made by atsprov earlier (its marker, an older fingerprint), now in
+    // states that refuse writes. The plan was made before the deletes
+    // started: the listing said `enabled`.
+    let older = desired(3)
+        .into_iter()
+        .map(|mut d| {
+            d.fingerprint = desired(4)[3].fingerprint.clone();
+            d.marked_description()
+        })
+        .collect::<Vec<_>>();
+    for (i, state) in ["failed", "delete-finalizing"].iter().enumerate() {
+        seed(
+            &emu,
+            serde_json::json!({"sandbox": "prod", "name": want[i].name, "description": older[i], "state": state}),
+        )
+        .await;
+    }
+    seed(
+        &emu,
+        serde_json::json!({"sandbox": "prod", "name": "retired", "description": older[2], "state": "delete-finalizing"}),
+    )
+    .await;
+    let mut live = BTreeMap::new();
+    let mut listed = ours.list_connections("prod").await.unwrap();
+    for c in &mut listed {
+        c.state = Some("enabled".into());
+    }
+    live.insert("prod".to_owned(), listed);
+    let sandboxes = ["prod".to_owned()];
+    let plan = atsprov_model::plan::plan(
+        &want[..2],
+        &live,
+        Vec::new(),
+        Options {
+            sandboxes: &sandboxes,
+            prune: true,
+            ..Options::default()
+        },
+    );
+    let actions: Vec<(&str, Action)> = plan
+        .changes
+        .iter()
+        .map(|c| (c.name.as_str(), c.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("conn-000", Action::Update),
+            ("conn-001", Action::Update),
+            ("retired", Action::Delete)
+        ]
+    );
+    let planned = Planned {
+        plan,
+        ..Planned::default()
+    };
+    let (_tx, never) = Interrupt::channel();
+    let done = apply(
+        &ours,
+        &planned,
+        &want[..2],
+        options(3, 100),
+        &Unobserved,
+        never,
+    )
+    .await;
+
+    let e = failed(&done.items, "conn-000");
+    assert!(e.code.as_deref().unwrap().contains("1416"), "{e:?}");
+    assert!(e.message.contains("check its state in the AEP UI"), "{e:?}");
+    let e = failed(&done.items, "conn-001");
+    assert!(e.code.as_deref().unwrap().contains("1457"), "{e:?}");
+    assert!(e.message.contains("is being deleted"), "{e:?}");
+    let e = failed(&done.items, "retired");
+    assert!(e.code.as_deref().unwrap().contains("1458"), "{e:?}");
+    assert!(e.message.contains("is being deleted"), "{e:?}");
+    assert!(
+        e.request_id.is_some() && e.http_status == Some(400),
+        "{e:?}"
+    );
+    emu.shutdown().await;
+}
+
+/// A server that issues tokens, lists nothing, and refuses every create with
+/// an RFC 7807 body whose only message is `detail`.
+async fn rfc7807_server() -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut got = Vec::new();
+                // Head and (small) body arrive in a few reads.
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got);
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= length {
+                            break;
+                        }
+                    }
+                }
+                let text = String::from_utf8_lossy(&got);
+                let (status, body) = if text.starts_with("POST /ims") {
+                    (
+                        "200 OK",
+                        r#"{"access_token":"t0k","token_type":"bearer","expires_in":86399}"#,
+                    )
+                } else if text.starts_with("GET ") {
+                    ("200 OK", r#"{"items":[]}"#)
+                } else {
+                    (
+                        "400 Bad Request",
+                        r#"{"type":"https://ns.adobe.com/aep/errors/FLOW-1424-400","title":"BadRequestError","status":400,"detail":"The connection name is reserved for system use"}"#,
+                    )
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nx-request-id: req-7807\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (format!("http://{addr}"), task)
+}
+
+#[tokio::test]
+async fn an_rfc7807_answer_with_only_detail_shows_its_detail_code_and_request_id() {
+    let (base, server) = rfc7807_server().await;
+    let config = ClientConfig::new(
+        format!("{base}/data/foundation/flowservice")
+            .parse()
+            .unwrap(),
+        ORG,
+        "atsprov-realapi",
+        Auth::ClientCredentials {
+            token_url: format!("{base}/ims/token/v3").parse().unwrap(),
+            client_secret: Secret::new("realapi-test-secret"),
+            scopes: vec!["openid".into()],
+        },
+    );
+    let ours = Client::new(config).unwrap();
+    let want = desired(1);
+    let p = plan_for(&ours, &want).await;
+    let (_tx, never) = Interrupt::channel();
+    let done = apply(&ours, &p, &want, options(1, 100), &Unobserved, never).await;
+    let e = failed(&done.items, "conn-000");
+    assert_eq!(e.kind, ErrorKind::Api, "{e:?}");
+    assert_eq!(e.http_status, Some(400));
+    assert_eq!(e.code.as_deref(), Some("FLOW-1424-400"));
+    assert_eq!(e.request_id.as_deref(), Some("req-7807"));
+    assert!(
+        e.message
+            .contains("The connection name is reserved for system use"),
+        "{e:?}"
+    );
+    server.abort();
+}
