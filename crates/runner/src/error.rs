@@ -4,9 +4,8 @@
 use atsprov_model::report::{ErrorKind, ItemError};
 use atsprov_transport::ErrorKind as Transport;
 
-/// The item error of a failed call: the transport's message (with what to
-/// do about it, when the transport knows), HTTP status, Adobe's code and the
-/// request id, with a kind from the report's vocabulary.
+/// The item error of a failed call: the transport's message, HTTP status,
+/// Adobe's code and the request id, with a kind from the report's vocabulary.
 pub(crate) fn from_transport(err: &atsprov_transport::Error) -> ItemError {
     let kind = match err.kind() {
         Transport::Unauthorized | Transport::Forbidden => ErrorKind::Auth,
@@ -22,6 +21,7 @@ pub(crate) fn from_transport(err: &atsprov_transport::Error) -> ItemError {
     };
     ItemError {
         kind,
+        // What to do comes with what went wrong.
         message: match err.hint() {
             Some(hint) => format!("{}; {hint}", err.message()),
             None => err.message().to_owned(),
