@@ -124,10 +124,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
         targets: &target.targets,
         verify: args.target.verify,
         dry_run: args.dry_run,
-        options: ApplyOptions {
-            concurrency: target.manifest.concurrency as usize,
-            progress: progress_mode(global),
-        },
+        options: ApplyOptions::new(target.manifest.concurrency as usize, progress_mode(global)),
     };
     // Signals are listened to from the start: even an interrupt while the
     // live state is read ends with a report.

@@ -7,6 +7,7 @@ mod docs;
 mod emu;
 mod list;
 mod plan;
+mod realapi;
 mod safety;
 mod schedule;
 mod schema;
