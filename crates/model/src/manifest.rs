@@ -8,6 +8,7 @@
 
 mod bounded;
 mod check;
+mod pieces;
 mod source;
 
 pub use bounded::{MAX_MANIFEST_BYTES, MAX_NESTING, MAX_SECRET_BYTES};

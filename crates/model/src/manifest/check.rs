@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::Serialized;
-use figment::value::{Dict, Value};
+use figment::value::{Dict, Tag, Value};
 
 use super::source::{self, File, LAYER_DEFAULTS, LAYER_ENV, LAYER_FILE, LAYER_FLAGS, Layer, Named};
 use super::{Environment, Manifest, Overrides};
@@ -47,9 +47,19 @@ pub(super) fn check(
         ));
         flag_names.insert(KEY.to_owned(), "--concurrency".to_owned());
     }
+    // figment's `find_value` hands back a copy of the merged tree; only the
+    // layer each tag stands for is needed after it, so the figment (and the
+    // copy it keeps) is dropped before the rules run.
+    let root = figment.find_value("");
+    let origins = root
+        .as_ref()
+        .map(|root| origins(&figment, root))
+        .unwrap_or_default();
+    let root = root.map_err(|err| err.to_string());
+    drop(figment);
     let file: &File = file;
     let mut checker = Checker {
-        figment: &figment,
+        origins,
         file,
         env,
         env_names,
@@ -61,7 +71,7 @@ pub(super) fn check(
             .unwrap_or_default(),
         diagnostics: env_errors,
     };
-    let manifest = match figment.find_value("") {
+    let manifest = match root {
         Ok(root) => checker.root(&root),
         Err(err) => {
             // Our layers cannot fail; say so plainly if one ever does.
@@ -84,8 +94,33 @@ pub(super) fn check(
     }
 }
 
+/// The layer each distinct tag in the merged tree came from (a handful: one per layer).
+fn origins(figment: &Figment, root: &Value) -> Vec<(Tag, Origin)> {
+    let mut origins: Vec<(Tag, Origin)> = Vec::new();
+    let mut stack = vec![root];
+    while let Some(value) = stack.pop() {
+        let tag = value.tag();
+        if !origins.iter().any(|(t, _)| *t == tag) {
+            let origin = match figment.get_metadata(tag).map(|m| m.name.as_ref()) {
+                Some(LAYER_FILE) => Origin::File,
+                Some(LAYER_ENV) => Origin::Env,
+                Some(LAYER_FLAGS) => Origin::Flags,
+                _ => Origin::Defaults,
+            };
+            origins.push((tag, origin));
+        }
+        match value {
+            Value::Dict(_, dict) => stack.extend(dict.values()),
+            Value::Array(_, items) => stack.extend(items.iter()),
+            _ => {}
+        }
+    }
+    origins
+}
+
 struct Checker<'a> {
-    figment: &'a Figment,
+    /// The layer of each tag found in the merged tree.
+    origins: Vec<(Tag, Origin)>,
     file: &'a File,
     env: &'a Environment,
     env_names: HashMap<String, String>,
@@ -117,16 +152,11 @@ impl Checker<'_> {
     }
 
     fn origin(&self, value: &Value) -> Origin {
-        match self
-            .figment
-            .get_metadata(value.tag())
-            .map(|m| m.name.as_ref())
-        {
-            Some(LAYER_FILE) => Origin::File,
-            Some(LAYER_ENV) => Origin::Env,
-            Some(LAYER_FLAGS) => Origin::Flags,
-            _ => Origin::Defaults,
-        }
+        let tag = value.tag();
+        self.origins
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map_or(Origin::Defaults, |(_, origin)| *origin)
     }
 
     /// Where a value is; `key` selects the key's position rather than the value's.

@@ -25,7 +25,7 @@ pub(super) const LAYER_FLAGS: &str = "command-line flags";
 const ENV_PREFIX: &str = "ATSPROV_";
 
 /// Where a key and its value are in the file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Spans {
     pub(super) key: Option<Range<usize>>,
     pub(super) value: Option<Range<usize>>,
@@ -145,7 +145,95 @@ pub(super) fn io_reason(err: &io::Error) -> String {
 }
 
 /// Parses TOML, keeping spans.
+///
+/// A manifest made of a head and `[[accounts]]` tables is parsed one piece at
+/// a time ([`super::pieces`]), so that only one table's `toml_edit` document is
+/// alive at once; anything else, and any piece that does not parse or does not
+/// stand alone, falls back to parsing the whole file, which gives the same
+/// data and spans, or the diagnostic.
 pub(super) fn parse(path: &Path, text: String) -> Result<File, Box<Diagnostic>> {
+    if let Some((data, spans)) = parse_in_pieces(&text) {
+        return Ok(File {
+            path: path.to_owned(),
+            text,
+            data,
+            spans,
+        });
+    }
+    parse_whole(path, text)
+}
+
+/// The head, then each `[[accounts]]` piece, converted in turn; `None` when
+/// the file must be parsed whole (see [`parse`]).
+pub(super) fn parse_in_pieces(text: &str) -> Option<(Dict, HashMap<String, Spans>)> {
+    let cuts = super::pieces::account_headers(text)?;
+    let (&first, _) = cuts.split_first()?;
+    let mut convert = Convert {
+        spans: HashMap::new(),
+        too_deep: None,
+        offset: 0,
+    };
+    let head = toml_edit::ImDocument::parse(&text[..first]).ok()?;
+    if head.as_table().contains_key("accounts") {
+        return None;
+    }
+    let mut data = convert.table(head.as_table(), "", 0);
+    drop(head);
+    let mut accounts = Vec::new();
+    for (i, &start) in cuts.iter().enumerate() {
+        let end = cuts.get(i + 1).copied().unwrap_or(text.len());
+        let piece = toml_edit::ImDocument::parse(&text[start..end]).ok()?;
+        let root = piece.as_table();
+        if root.len() != 1 {
+            return None;
+        }
+        let (key, item) = root.get_key_value("accounts")?;
+        let toml_edit::Item::ArrayOfTables(tables) = item else {
+            return None;
+        };
+        convert.offset = start;
+        // The whole file's array spans every table: from the first piece's to the last's.
+        let value = convert.shift(item.span());
+        let key_span = convert.shift(key.span());
+        let span = convert
+            .spans
+            .entry("accounts".to_owned())
+            .or_insert_with(|| Spans {
+                key: key_span,
+                value: None,
+                datetime: false,
+            });
+        span.value = match (span.value.take(), value) {
+            (Some(all), Some(this)) => Some(all.start..this.end),
+            (all, this) => all.or(this),
+        };
+        if i == 0 && !convert.enter(1, tables.span()) {
+            return None;
+        }
+        for table in tables.iter() {
+            let child = format!("accounts[{}]", accounts.len());
+            let span = convert.shift(table.span());
+            convert.spans.insert(
+                child.clone(),
+                Spans {
+                    key: span.clone(),
+                    value: span,
+                    datetime: false,
+                },
+            );
+            accounts.push(Value::from(convert.table(table, &child, 2)));
+        }
+        if convert.too_deep.is_some() {
+            return None;
+        }
+    }
+    data.insert("accounts".to_owned(), Value::from(accounts));
+    convert.spans.shrink_to_fit();
+    Some((data, convert.spans))
+}
+
+/// Parses the whole file as one `toml_edit` document.
+pub(super) fn parse_whole(path: &Path, text: String) -> Result<File, Box<Diagnostic>> {
     let doc = match toml_edit::ImDocument::parse(text.as_str()) {
         Ok(doc) => doc,
         Err(err) => {
@@ -178,6 +266,7 @@ pub(super) fn parse(path: &Path, text: String) -> Result<File, Box<Diagnostic>> 
     let mut convert = Convert {
         spans: HashMap::new(),
         too_deep: None,
+        offset: 0,
     };
     let data = convert.table(doc.as_table(), "", 0);
     drop(doc);
@@ -221,16 +310,23 @@ struct Convert {
     spans: HashMap<String, Spans>,
     /// Where nesting first went too deep (`Some(None)` when there is no span).
     too_deep: Option<Option<Range<usize>>>,
+    /// Where the parsed piece starts in the file: added to every span.
+    offset: usize,
 }
 
 impl Convert {
+    /// A span of the piece, as a span of the file.
+    fn shift(&self, span: Option<Range<usize>>) -> Option<Range<usize>> {
+        span.map(|s| s.start + self.offset..s.end + self.offset)
+    }
+
     /// Whether a table or array at `depth` may be entered; records the first that may not.
     fn enter(&mut self, depth: usize, span: Option<Range<usize>>) -> bool {
         if depth <= MAX_NESTING {
             return true;
         }
         if self.too_deep.is_none() {
-            self.too_deep = Some(span);
+            self.too_deep = Some(self.shift(span));
         }
         false
     }
@@ -239,18 +335,18 @@ impl Convert {
         let mut dict = Dict::new();
         for (key, item) in table.iter() {
             let child = join(path, key);
-            let key_span = table.get_key_value(key).and_then(|(k, _)| k.span());
+            let key_span = self.shift(table.get_key_value(key).and_then(|(k, _)| k.span()));
             self.spans.insert(
                 child.clone(),
                 Spans {
                     key: key_span.clone(),
-                    value: item.span(),
+                    value: self.shift(item.span()),
                     datetime: false,
                 },
             );
             if depth + 1 > MAX_NESTING && self.too_deep.is_none() {
                 // An implicit table (`[a.b.c]` makes `a` and `b`) has no span of its own.
-                self.too_deep = Some(item.span().or(key_span));
+                self.too_deep = Some(self.shift(item.span()).or(key_span));
                 continue;
             }
             if let Some(value) = self.item(item, &child, depth + 1) {
@@ -280,8 +376,8 @@ impl Convert {
                     self.spans.insert(
                         child.clone(),
                         Spans {
-                            key: table.span(),
-                            value: table.span(),
+                            key: self.shift(table.span()),
+                            value: self.shift(table.span()),
                             datetime: false,
                         },
                     );
@@ -313,8 +409,8 @@ impl Convert {
                     self.spans.insert(
                         child.clone(),
                         Spans {
-                            key: element.span(),
-                            value: element.span(),
+                            key: self.shift(element.span()),
+                            value: self.shift(element.span()),
                             datetime: false,
                         },
                     );
