@@ -32,12 +32,25 @@ pub(super) fn check(
 ) -> Result<Manifest, Diagnostics> {
     let (env_data, env_names, env_errors) = source::env_layer(env);
     let mut flag_names = HashMap::new();
+    // The accounts are most of the tree, and figment would hold them twice
+    // (its layers and the merged copy `find_value` returns). When no other
+    // layer has an `accounts` key, the file's merge as they are: they go
+    // around figment, an empty array holding their place, and are put back
+    // into the merged tree with the file's tag (see `put_back`).
+    let mut file_data = std::mem::take(&mut file.data);
+    let accounts = if env_data.contains_key("accounts") {
+        None
+    } else {
+        file_data
+            .get_mut("accounts")
+            .map(|value| std::mem::replace(value, Value::from(Vec::<Value>::new())))
+    };
     let mut figment = Figment::new()
         .merge(Named::new(
             LAYER_DEFAULTS,
             Serialized::defaults(source::BuiltIn::default()),
         ))
-        .merge(Layer::new(LAYER_FILE, std::mem::take(&mut file.data)))
+        .merge(Layer::new(LAYER_FILE, file_data))
         .merge(Layer::new(LAYER_ENV, env_data));
     if let Some(concurrency) = overrides.concurrency {
         const KEY: &str = "defaults.concurrency";
@@ -50,7 +63,10 @@ pub(super) fn check(
     // figment's `find_value` hands back a copy of the merged tree; only the
     // layer each tag stands for is needed after it, so the figment (and the
     // copy it keeps) is dropped before the rules run.
-    let root = figment.find_value("");
+    let mut root = figment.find_value("");
+    if let (Ok(root), Some(accounts)) = (&mut root, accounts) {
+        put_back(root, accounts);
+    }
     let origins = root
         .as_ref()
         .map(|root| origins(&figment, root))
@@ -91,6 +107,38 @@ pub(super) fn check(
             Ok(manifest)
         }
         _ => Err(Diagnostics { items: diagnostics }),
+    }
+}
+
+/// Puts the file's accounts into the merged tree in place of the empty array
+/// that held their place, every value with that array's tag (the file's), as
+/// figment would have tagged them.
+fn put_back(root: &mut Value, mut accounts: Value) {
+    let Value::Dict(_, dict) = root else {
+        return;
+    };
+    if let Some(slot) = dict.get_mut("accounts") {
+        retag(&mut accounts, slot.tag());
+        *slot = accounts;
+    }
+}
+
+/// Gives a value and everything in it this tag (the depth is bounded by the loader's nesting limit).
+fn retag(value: &mut Value, tag: Tag) {
+    match value {
+        Value::String(t, _)
+        | Value::Char(t, _)
+        | Value::Bool(t, _)
+        | Value::Num(t, _)
+        | Value::Empty(t, _) => *t = tag,
+        Value::Dict(t, dict) => {
+            *t = tag;
+            dict.values_mut().for_each(|v| retag(v, tag));
+        }
+        Value::Array(t, items) => {
+            *t = tag;
+            items.iter_mut().for_each(|v| retag(v, tag));
+        }
     }
 }
 
@@ -164,13 +212,7 @@ impl Checker<'_> {
         match self.origin(value) {
             Origin::File => {
                 let spans = self.file.spans.get(path);
-                let span = spans.and_then(|s| {
-                    if key {
-                        s.key.as_ref()
-                    } else {
-                        s.value.as_ref()
-                    }
-                });
+                let span = spans.and_then(|s| if key { s.key } else { s.value });
                 self.file.location(span)
             }
             Origin::Env => self

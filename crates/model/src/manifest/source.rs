@@ -24,13 +24,18 @@ pub(super) const LAYER_FLAGS: &str = "command-line flags";
 
 const ENV_PREFIX: &str = "ATSPROV_";
 
-/// Where a key and its value are in the file.
+/// Where a key and its value start in the file (byte offsets: a manifest is
+/// at most 16 MiB; a diagnostic needs only the line and column of a start).
+/// A 10,000 × 10 manifest has 170,000 of them, so they are kept small.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Spans {
-    pub(super) key: Option<Range<usize>>,
-    pub(super) value: Option<Range<usize>>,
+    pub(super) key: Option<u32>,
+    pub(super) value: Option<u32>,
     pub(super) datetime: bool,
 }
+
+/// The spans of every key path.
+pub(super) type SpanMap = HashMap<Box<str>, Spans>;
 
 /// The parsed file: its text, its data and the spans of every key path.
 #[derive(Debug)]
@@ -38,15 +43,15 @@ pub(super) struct File {
     pub(super) path: PathBuf,
     pub(super) text: String,
     pub(super) data: Dict,
-    pub(super) spans: HashMap<String, Spans>,
+    pub(super) spans: SpanMap,
 }
 
 impl File {
-    /// The location of a byte span.
-    pub(super) fn location(&self, span: Option<&Range<usize>>) -> Location {
-        let (line, column) = match span {
-            Some(span) => {
-                let (line, column) = line_column(&self.text, span.start);
+    /// The location of a byte offset.
+    pub(super) fn location(&self, start: Option<u32>) -> Location {
+        let (line, column) = match start {
+            Some(start) => {
+                let (line, column) = line_column(&self.text, start as usize);
                 (Some(line), Some(column))
             }
             None => (None, None),
@@ -165,7 +170,7 @@ pub(super) fn parse(path: &Path, text: String) -> Result<File, Box<Diagnostic>> 
 
 /// The head, then each `[[accounts]]` piece, converted in turn; `None` when
 /// the file must be parsed whole (see [`parse`]).
-pub(super) fn parse_in_pieces(text: &str) -> Option<(Dict, HashMap<String, Spans>)> {
+pub(super) fn parse_in_pieces(text: &str) -> Option<(Dict, SpanMap)> {
     let cuts = super::pieces::account_headers(text)?;
     let (&first, _) = cuts.split_first()?;
     let mut convert = Convert {
@@ -192,32 +197,26 @@ pub(super) fn parse_in_pieces(text: &str) -> Option<(Dict, HashMap<String, Spans
             return None;
         };
         convert.offset = start;
-        // The whole file's array spans every table: from the first piece's to the last's.
-        let value = convert.shift(item.span());
-        let key_span = convert.shift(key.span());
-        let span = convert
-            .spans
-            .entry("accounts".to_owned())
-            .or_insert_with(|| Spans {
-                key: key_span,
-                value: None,
+        if i == 0 {
+            // The whole file's array starts where the first piece's does.
+            let span = Spans {
+                key: convert.start(key.span()),
+                value: convert.start(item.span()),
                 datetime: false,
-            });
-        span.value = match (span.value.take(), value) {
-            (Some(all), Some(this)) => Some(all.start..this.end),
-            (all, this) => all.or(this),
-        };
+            };
+            convert.spans.insert("accounts".into(), span);
+        }
         if i == 0 && !convert.enter(1, tables.span()) {
             return None;
         }
         for table in tables.iter() {
             let child = format!("accounts[{}]", accounts.len());
-            let span = convert.shift(table.span());
+            let start = convert.start(table.span());
             convert.spans.insert(
-                child.clone(),
+                child.as_str().into(),
                 Spans {
-                    key: span.clone(),
-                    value: span,
+                    key: start,
+                    value: start,
                     datetime: false,
                 },
             );
@@ -307,7 +306,7 @@ pub(super) fn join(parent: &str, key: &str) -> String {
 /// Turns the `toml_edit` tree into figment values, recording spans and
 /// stopping at the first table or array nested deeper than [`MAX_NESTING`].
 struct Convert {
-    spans: HashMap<String, Spans>,
+    spans: SpanMap,
     /// Where nesting first went too deep (`Some(None)` when there is no span).
     too_deep: Option<Option<Range<usize>>>,
     /// Where the parsed piece starts in the file: added to every span.
@@ -318,6 +317,11 @@ impl Convert {
     /// A span of the piece, as a span of the file.
     fn shift(&self, span: Option<Range<usize>>) -> Option<Range<usize>> {
         span.map(|s| s.start + self.offset..s.end + self.offset)
+    }
+
+    /// Where a span of the piece starts in the file.
+    fn start(&self, span: Option<Range<usize>>) -> Option<u32> {
+        span.and_then(|s| u32::try_from(s.start + self.offset).ok())
     }
 
     /// Whether a table or array at `depth` may be entered; records the first that may not.
@@ -337,10 +341,10 @@ impl Convert {
             let child = join(path, key);
             let key_span = self.shift(table.get_key_value(key).and_then(|(k, _)| k.span()));
             self.spans.insert(
-                child.clone(),
+                child.as_str().into(),
                 Spans {
-                    key: key_span.clone(),
-                    value: self.shift(item.span()),
+                    key: key_span.as_ref().and_then(|s| u32::try_from(s.start).ok()),
+                    value: self.start(item.span()),
                     datetime: false,
                 },
             );
@@ -373,11 +377,12 @@ impl Convert {
                 let mut values = Vec::with_capacity(array.len());
                 for (i, table) in array.iter().enumerate() {
                     let child = format!("{path}[{i}]");
+                    let start = self.start(table.span());
                     self.spans.insert(
-                        child.clone(),
+                        child.as_str().into(),
                         Spans {
-                            key: self.shift(table.span()),
-                            value: self.shift(table.span()),
+                            key: start,
+                            value: start,
                             datetime: false,
                         },
                     );
@@ -396,7 +401,7 @@ impl Convert {
             V::Float(f) => Value::from(*f.value()),
             V::Boolean(b) => Value::from(*b.value()),
             V::Datetime(d) => {
-                self.spans.entry(path.to_owned()).or_default().datetime = true;
+                self.spans.entry(path.into()).or_default().datetime = true;
                 Value::from(d.value().to_string())
             }
             V::Array(array) => {
@@ -406,11 +411,12 @@ impl Convert {
                 let mut values = Vec::with_capacity(array.len());
                 for (i, element) in array.iter().enumerate() {
                     let child = format!("{path}[{i}]");
+                    let start = self.start(element.span());
                     self.spans.insert(
-                        child.clone(),
+                        child.as_str().into(),
                         Spans {
-                            key: self.shift(element.span()),
-                            value: self.shift(element.span()),
+                            key: start,
+                            value: start,
                             datetime: false,
                         },
                     );
