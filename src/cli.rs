@@ -4,12 +4,23 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `--version`: the crate version, the git commit and the build date (from
+/// `build.rs`; "unknown" when built outside git).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("ATSPROV_GIT_COMMIT"),
+    " ",
+    env!("ATSPROV_BUILD_DATE"),
+    ")"
+);
+
 /// Provision Adobe Experience Platform Flow Service connections for Azure
 /// Table Storage accounts, in bulk, from a TOML manifest.
 #[derive(Debug, Parser)]
 #[command(
     name = "atsprov",
-    version,
+    version = VERSION,
     propagate_version = true,
     max_term_width = 100
 )]
@@ -64,6 +75,35 @@ pub(crate) enum Command {
     Verify(VerifyArgs),
     /// Run a local Flow Service + IMS emulator, for demos, rehearsals and tests
     Emulator(EmulatorArgs),
+    /// Print the JSON Schema of the manifest, the JSON plan or the JSON report
+    Schema(SchemaArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SchemaArgs {
+    /// Which schema
+    #[arg(value_enum)]
+    pub(crate) kind: SchemaKind,
+}
+
+/// `schema KIND`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SchemaKind {
+    /// The TOML manifest (for taplo / Even Better TOML: `#:schema` directive)
+    Manifest,
+    /// `plan --format json`
+    Plan,
+    /// `apply --report FILE.json`
+    Report,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -185,4 +225,16 @@ pub(crate) struct EmulatorArgs {
         value_parser = |value: &str| Ok::<_, std::convert::Infallible>(atsprov_model::Secret::new(value))
     )]
     pub(crate) table_accounts: Vec<atsprov_model::Secret>,
+    /// Milliseconds after its creation before a connection shows in listings (reads by id find it at once)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) list_lag_ms: u64,
+    /// PATCH answers 1445-400 "PATCH Connection Feature not enabled"
+    #[arg(long)]
+    pub(crate) no_patch: bool,
+    /// Scopes a token request must all ask for (invalid_scope otherwise), comma-separated; tokens without additional_info.projectedProductContext then get 403025
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub(crate) required_scopes: Vec<String>,
+    /// Above --rate-limit, answer 1102-500 with no Retry-After instead of 429
+    #[arg(long = "overload-500", requires = "rate_limit")]
+    pub(crate) overload_500: bool,
 }

@@ -1,4 +1,4 @@
-//! Exit codes (PRODUCT.md) and how errors map to them.
+//! Exit codes (`docs/commands.md`) and how errors map to them.
 
 use std::process::ExitCode;
 

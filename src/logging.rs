@@ -24,6 +24,9 @@ pub(crate) fn init(global: &GlobalArgs, color: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| atsprov_runner::LogWriter)
+        // A log line that cannot be written must not be reported on the
+        // same broken stderr (tracing-subscriber would panic in `eprintln!`).
+        .log_internal_errors(false)
         .with_target(false);
     match global.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),

@@ -1,6 +1,7 @@
 //! The only module that prints: results on stdout, errors on stderr, and the colour decision.
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::ColorChoice;
 
@@ -25,8 +26,21 @@ pub(crate) fn stdout(text: &str) -> io::Result<()> {
     }
 }
 
-/// Prints an error with its whole chain on stderr.
+/// Whether `--log-format json` was given: then the closing error is a log line too.
+static JSON_LOGS: AtomicBool = AtomicBool::new(false);
+
+/// Makes [`error`] write JSON log lines (`--log-format json`).
+pub(crate) fn use_json_logs(json: bool) {
+    JSON_LOGS.store(json, Ordering::Relaxed);
+}
+
+/// Prints an error with its whole chain on stderr: `error: …` as text, or,
+/// with `--log-format json`, one JSON log line at level ERROR.
 pub(crate) fn error(err: &anyhow::Error) {
+    if JSON_LOGS.load(Ordering::Relaxed) {
+        tracing::error!("{err:#}");
+        return;
+    }
     let mut text = format!("error: {err:#}");
     if !text.ends_with('\n') {
         text.push('\n');

@@ -1,18 +1,20 @@
-//! `atsprov apply MANIFEST`: compute the plan, carry it out, print a summary, write reports.
+//! `atsprov apply MANIFEST`: hands the run to `atsprov_runner`, prints what
+//! it shows and returns, and maps the result to an exit code.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use anyhow::anyhow;
 use atsprov_model::manifest::Overrides;
-use atsprov_model::plan::{Action, Plan};
-use atsprov_model::report::{Report, ReportItem, Status};
-use atsprov_model::{DesiredConnection, render};
-use atsprov_runner::{ApplyOptions, Interrupt, ReportFormat};
+use atsprov_model::plan::Plan;
+use atsprov_model::render;
+use atsprov_model::report::ItemError;
+use atsprov_runner::{ApplyOptions, ApplyRun, KeyCheck, Observer, ReportFormat};
 
 use crate::cli::{ApplyArgs, GlobalArgs, ReportFormatArg};
-use crate::commands::{client, key_check, load_target, make_plan, progress_mode, runtime};
+use crate::commands::{
+    client, load_target, progress_mode, runtime, show_key_checks, show_plan_errors,
+};
 use crate::exit::{Exit, Failure, Outcome};
 
 /// Pairs `--report` files with formats: by position when formats are given,
@@ -46,185 +48,84 @@ fn report_targets(args: &ApplyArgs) -> Result<Vec<(PathBuf, ReportFormat)>, Fail
         .collect()
 }
 
-/// Takes the writes of accounts whose key check failed out of the plan; they
-/// become skipped items. Rows that write nothing stay, so nothing is lost.
-fn hold_back(
-    mut plan: Plan,
-    desired: &[DesiredConnection],
-    keys_failed: &BTreeMap<usize, String>,
-) -> (Plan, Vec<ReportItem>) {
-    if keys_failed.is_empty() {
-        return (plan, Vec::new());
-    }
-    let mut held = Vec::new();
-    plan.changes.retain(|change| {
-        let failure = change
-            .desired
-            .filter(|_| matches!(change.action, Action::Create | Action::Update))
-            .and_then(|i| keys_failed.get(&desired[i].account_index));
-        match failure {
-            Some(error) => {
-                held.push(ReportItem {
-                    sandbox: change.sandbox.clone(),
-                    name: change.name.clone(),
-                    action: Some(change.action),
-                    status: Status::Skipped,
-                    connection_id: change.connection_id.clone(),
-                    attempts: 0,
-                    duration_ms: 0,
-                    error: Some(format!("not applied: the key check failed: {error}")),
-                });
-                false
-            }
-            None => true,
-        }
-    });
-    (plan, held)
+/// What a person sees while the run happens.
+struct Screen<'a> {
+    global: &'a GlobalArgs,
+    dry_run: bool,
+    color: bool,
 }
 
-/// Every declared connection with one status and reason, for when no plan
-/// could be made (the API could not be used, or Ctrl-C came first).
-fn all_items(desired: &[DesiredConnection], status: Status, error: &str) -> Vec<ReportItem> {
-    desired
-        .iter()
-        .map(|d| ReportItem {
-            sandbox: d.sandbox.clone(),
-            name: d.name.clone(),
-            action: None,
-            status,
-            connection_id: None,
-            attempts: 0,
-            duration_ms: 0,
-            error: Some(error.to_owned()),
-        })
-        .collect()
+impl Observer for Screen<'_> {
+    fn key_checks(&self, checks: &[KeyCheck]) {
+        show_key_checks(self.global, checks);
+    }
+
+    fn planned(&self, plan: &Plan) {
+        show_plan_errors(plan);
+        if self.dry_run {
+            // A closed stdout is not an error; the summary below says the same.
+            let _ = crate::output::stdout(&render::plan_text(plan, self.color));
+        }
+    }
+
+    fn stopped(&self, error: &ItemError) {
+        crate::output::stderr(&format!("error: {error}\n"));
+    }
 }
 
 pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome {
     let reports = report_targets(&args)?;
     let overrides = Overrides {
         concurrency: args.concurrency,
+        ..Overrides::default()
     };
     let target = load_target(global, &args.target, &overrides)?;
     let client = client(&target.manifest)?;
     let runtime = runtime()?;
-    let started = SystemTime::now();
     let clock = Instant::now();
-
-    let (items, interrupted, keys_failed) = runtime.block_on(async {
-        // Signals are caught from the start, so that even a Ctrl-C while
-        // the live state is read ends with a report.
-        let (presses, interrupt) = Interrupt::channel();
-        let listener = tokio::spawn(async move {
-            loop {
-                if wait_for_signal().await.is_err() {
-                    return;
-                }
-                presses.send_modify(|n| *n += 1);
-            }
-        });
-        let keys_failed = if args.target.verify {
-            match key_check(global, &target).await {
-                Ok(failed) => failed,
-                Err(failure) => {
-                    let error = match failure {
-                        Failure::Invalid(e) | Failure::Fatal(e) | Failure::Usage(e) => format!("{e:#}"),
-                    };
-                    crate::output::stderr(&format!("error: {error}\n"));
-                    return (all_items(&target.desired, Status::Failed, &error), false, true);
-                }
-            }
-        } else {
-            BTreeMap::new()
-        };
-        let planned = tokio::select! {
-            planned = make_plan(&client, &target, args.target.prune) => planned,
-            () = interrupt.pressed() => {
-                let note = "not started: interrupted before the plan was made; run `apply` again";
-                return (all_items(&target.desired, Status::Skipped, note), true, !keys_failed.is_empty());
-            }
-        };
-        let plan = match planned {
-            Ok(plan) => plan,
-            Err(err) => {
-                let error = format!("{err:#}");
-                crate::output::stderr(&format!("error: {error}\n"));
-                return (all_items(&target.desired, Status::Failed, &error), false, !keys_failed.is_empty());
-            }
-        };
-        for error in &plan.errors {
-            crate::output::stderr(&format!(
-                "error: sandbox `{}`: {}\n",
-                error.sandbox, error.error
-            ));
-        }
-        let (plan, held) = hold_back(plan, &target.desired, &keys_failed);
-        if args.dry_run {
-            let text = render::plan_text(&plan, color);
-            let _ = crate::output::stdout(&text);
-            let mut items = atsprov_runner::dry_run_items(&plan, &target.desired);
-            items.extend(held);
-            return (items, false, !keys_failed.is_empty());
-        }
-        tracing::info!("{}", render::summary_line(&plan.summary()));
-        let options = ApplyOptions {
+    let screen = Screen {
+        global,
+        dry_run: args.dry_run,
+        color,
+    };
+    let run = ApplyRun {
+        client: &client,
+        manifest: &target.manifest,
+        desired: &target.desired,
+        sandboxes: &target.sandboxes,
+        prune: args.target.prune,
+        owner: target.manifest.owner.as_deref(),
+        verify: args.target.verify,
+        dry_run: args.dry_run,
+        options: ApplyOptions {
             concurrency: target.manifest.concurrency as usize,
             progress: progress_mode(global),
-        };
-        let outcome =
-            atsprov_runner::apply(&client, &plan, &target.desired, options, interrupt).await;
-        if let Some(lowest) = outcome.lowest_concurrency {
-            tracing::info!(
-                "the API pushed back (429/503): concurrency went down to {lowest} at the lowest"
-            );
-        }
-        listener.abort();
-        let mut items = outcome.items;
-        items.extend(held);
-        (items, outcome.interrupted, !keys_failed.is_empty())
-    });
+        },
+    };
+    // Signals are listened to from the start: even an interrupt while the
+    // live state is read ends with a report.
+    let result = runtime.block_on(run.run_with_signals(&screen));
 
-    let report = Report::new(started, SystemTime::now(), args.dry_run, interrupted, items);
+    let report = &result.report;
     let mut write_failed = false;
-    let mut written = Vec::new();
-    for (path, format) in &reports {
-        match atsprov_runner::write_report(path, *format, &report) {
-            Ok(()) => written.push(path.display().to_string()),
+    let mut summary = report.to_text(clock.elapsed());
+    for written in atsprov_runner::write_reports(report, &reports) {
+        match written {
+            Ok(path) => summary.push_str(&format!("Report written to {}\n", path.display())),
             Err(err) => {
                 write_failed = true;
                 crate::output::error(&anyhow!(err));
             }
         }
     }
-    let mut summary = report.to_text(clock.elapsed());
-    for path in written {
-        summary.push_str(&format!("Report written to {path}\n"));
-    }
     crate::output::stdout(&summary)
         .map_err(|err| Failure::Fatal(anyhow!("could not write the summary: {err}")))?;
 
-    Ok(if interrupted {
+    Ok(if report.interrupted {
         Exit::Interrupted
-    } else if report.summary.failed > 0 || write_failed || keys_failed {
+    } else if report.summary.failed > 0 || write_failed || result.keys_failed {
         Exit::ItemsFailed
     } else {
         Exit::Success
     })
-}
-
-/// Waits for Ctrl-C, or SIGTERM (systemd stop, CI cancel), which is handled the same.
-async fn wait_for_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
 }

@@ -49,6 +49,16 @@ fn config(args: EmulatorArgs) -> anyhow::Result<Config> {
         page_size: args.page_size,
         seed: args.seed,
         table_accounts,
+        list_lag: Duration::from_millis(args.list_lag_ms),
+        patch_enabled: !args.no_patch,
+        required_scopes: (!args.required_scopes.is_empty()).then(|| {
+            args.required_scopes
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .collect()
+        }),
+        overload_500: args.overload_500,
+        ..Config::default()
     };
     config.validate().map_err(|err| {
         let flag = match &err {
@@ -58,6 +68,9 @@ fn config(args: EmulatorArgs) -> anyhow::Result<Config> {
             atsprov_emulator::ConfigError::PageSize(_) => "--page-size".to_owned(),
             atsprov_emulator::ConfigError::RateLimit => "--rate-limit".to_owned(),
             atsprov_emulator::ConfigError::EmptySandbox => "--sandboxes".to_owned(),
+            atsprov_emulator::ConfigError::RequiredScopes => "--required-scopes".to_owned(),
+            atsprov_emulator::ConfigError::Timeout(name) => format!("--{}", name.replace('_', "-")),
+            atsprov_emulator::ConfigError::MaxTokens => "--max-tokens".to_owned(),
             atsprov_emulator::ConfigError::TableAccountName(_)
             | atsprov_emulator::ConfigError::DuplicateTableAccount(_)
             | atsprov_emulator::ConfigError::TableAccountKey(_) => "--table-account".to_owned(),
@@ -93,8 +106,13 @@ async fn serve(config: Config) -> Outcome {
         .await
         .with_context(|| format!("cannot listen on `{listen}`"))
         .map_err(Failure::Invalid)?;
-    crate::output::stdout(&format!("listening on http://{}\n", emulator.addr()))
-        .context("cannot write to stdout")?;
+    crate::output::stdout(&format!(
+        "listening on http://{}\nflow service: {}\ntoken url: {}\n",
+        emulator.addr(),
+        emulator.flow_url(),
+        emulator.token_url()
+    ))
+    .context("cannot write to stdout")?;
     signals.wait().await;
     tracing::info!("shutting down");
     emulator.shutdown().await;

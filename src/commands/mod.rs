@@ -1,6 +1,8 @@
-//! One module per command, and what `plan` and `apply` share.
+//! One module per command, and what `plan`, `apply` and `verify` share:
+//! loading the manifest, the client, the runtime, and showing what runner returns.
 
 pub(crate) mod apply;
+pub(crate) mod docs;
 pub(crate) mod emulator;
 pub(crate) mod plan;
 pub(crate) mod validate;
@@ -8,10 +10,10 @@ pub(crate) mod verify;
 
 use anyhow::anyhow;
 use atsprov_model::DesiredConnection;
-use atsprov_model::manifest::{self, Auth, Manifest, Overrides};
+use atsprov_model::manifest::{self, Manifest, Overrides};
 use atsprov_model::plan::Plan;
-use atsprov_runner::ProgressMode;
-use atsprov_transport::{AuthConfig, Client, ClientConfig};
+use atsprov_runner::{KeyCheck, ProgressMode};
+use atsprov_transport::{Client, ClientConfig};
 
 use crate::cli::{GlobalArgs, LogFormat, TargetArgs};
 use crate::exit::Failure;
@@ -23,7 +25,8 @@ pub(crate) struct Target {
     pub(crate) sandboxes: Vec<String>,
 }
 
-/// Loads and checks the manifest (exit 3 on any problem) and applies `--sandbox`.
+/// Loads and checks the manifest (exit 3 on any problem) and applies
+/// `--sandbox` (a sandbox the manifest does not declare is a usage error, 64).
 pub(crate) fn load_target(
     global: &GlobalArgs,
     target: &TargetArgs,
@@ -33,9 +36,10 @@ pub(crate) fn load_target(
         validate::invalid(global, &target.manifest.display().to_string(), diagnostics)
     })?;
     if !global.quiet {
-        for warning in &manifest.warnings {
-            crate::output::stderr(&format!("{warning}\n\n"));
-        }
+        let warnings = manifest::Diagnostics {
+            items: manifest.warnings.clone(),
+        };
+        validate::print_diagnostics(global, &warnings);
     }
     let declared = manifest.sandboxes();
     let sandboxes = if target.sandboxes.is_empty() {
@@ -44,7 +48,7 @@ pub(crate) fn load_target(
         let mut chosen = Vec::new();
         for name in &target.sandboxes {
             if !declared.contains(name) {
-                return Err(Failure::Invalid(anyhow!(
+                return Err(Failure::Usage(anyhow!(
                     "`--sandbox {name}`: the manifest `{}` declares no connection in sandbox `{name}` (it declares: {})",
                     target.manifest.display(),
                     declared.join(", ")
@@ -71,23 +75,11 @@ pub(crate) fn load_target(
 
 /// The API client for a manifest.
 pub(crate) fn client(manifest: &Manifest) -> Result<Client, Failure> {
-    let auth = match &manifest.auth {
-        Auth::AccessToken(token) => AuthConfig::AccessToken(token.clone()),
-        Auth::ClientCredentials {
-            token_url,
-            client_secret,
-            scopes,
-        } => AuthConfig::ClientCredentials {
-            token_url: token_url.clone(),
-            client_secret: client_secret.clone(),
-            scopes: scopes.clone(),
-        },
-    };
     let config = ClientConfig::new(
         manifest.platform.endpoint.clone(),
         manifest.platform.org_id.clone(),
         manifest.platform.api_key.clone(),
-        auth,
+        manifest.auth.clone(),
     );
     Client::new(config).map_err(|err| Failure::Invalid(anyhow!("{err}")))
 }
@@ -102,45 +94,22 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|err| Failure::Fatal(anyhow!("could not start the async runtime: {err}")))
 }
 
-/// Reads live state and computes the plan; a token failure ends the command (exit 1).
-pub(crate) async fn make_plan(
-    client: &Client,
-    target: &Target,
-    prune: bool,
-) -> Result<Plan, anyhow::Error> {
-    client
-        .authenticate()
-        .await
-        .map_err(|err| anyhow!("could not authenticate: {err}"))?;
-    let (live, errors) = atsprov_runner::read_live(client, &target.sandboxes).await;
-    let options = atsprov_model::plan::Options {
-        prune,
-        owner: None,
-        sandboxes: &target.sandboxes,
-    };
-    Ok(atsprov_model::plan::plan(
-        &target.desired,
-        &live,
-        errors,
-        options,
-    ))
+/// Shows key checks on stderr: all of them, or only the failures with `-q`.
+pub(crate) fn show_key_checks(global: &GlobalArgs, checks: &[KeyCheck]) {
+    let failed = checks.iter().any(|c| c.error.is_some());
+    if !global.quiet || failed {
+        crate::output::stderr(&verify::render(checks));
+    }
 }
 
-/// `--verify`: checks the keys of the accounts the target touches and shows
-/// the result on stderr; returns the failures by account index.
-pub(crate) async fn key_check(
-    global: &GlobalArgs,
-    target: &Target,
-) -> Result<std::collections::BTreeMap<usize, String>, Failure> {
-    let mut indices: Vec<usize> = target.desired.iter().map(|d| d.account_index).collect();
-    indices.sort_unstable();
-    indices.dedup();
-    let checks = verify::check_keys(&target.manifest, &indices).await?;
-    let failures = verify::failures(&checks);
-    if !global.quiet || !failures.is_empty() {
-        crate::output::stderr(&verify::render(&checks));
+/// Names each sandbox that could not be read, once, on stderr.
+pub(crate) fn show_plan_errors(plan: &Plan) {
+    for error in &plan.errors {
+        crate::output::stderr(&format!(
+            "error: sandbox `{}`: {}\n",
+            error.sandbox, error.error
+        ));
     }
-    Ok(failures)
 }
 
 /// How progress is shown: a bar only on a terminal, with text logs, not quiet.

@@ -5,28 +5,39 @@ use atsprov_model::manifest::Overrides;
 use atsprov_model::render;
 
 use crate::cli::{GlobalArgs, PlanArgs, PlanFormat};
-use crate::commands::{client, key_check, load_target, make_plan, runtime};
+use crate::commands::{client, load_target, runtime, show_key_checks, show_plan_errors};
 use crate::exit::{Exit, Failure, Outcome};
 
 pub(crate) fn run(global: &GlobalArgs, args: PlanArgs, color: bool) -> Outcome {
     let target = load_target(global, &args.target, &Overrides::default())?;
     let client = client(&target.manifest)?;
-    let (keys_failed, plan) = runtime()?.block_on(async {
+    let (keys_failed, planned) = runtime()?.block_on(async {
         let keys_failed = if args.target.verify {
-            !key_check(global, &target).await?.is_empty()
+            let mut indices: Vec<usize> = target.desired.iter().map(|d| d.account_index).collect();
+            indices.sort_unstable();
+            indices.dedup();
+            let checks = atsprov_runner::check_keys(&target.manifest, &indices).await;
+            show_key_checks(global, &checks);
+            checks.iter().any(|c| c.error.is_some())
         } else {
             false
         };
-        let plan = make_plan(&client, &target, args.target.prune)
+        let options = atsprov_model::plan::Options {
+            prune: args.target.prune,
+            owner: target.manifest.owner.as_deref(),
+            sandboxes: &target.sandboxes,
+        };
+        let planned = atsprov_runner::make_plan(&client, &target.desired, options)
             .await
-            .map_err(Failure::Fatal)?;
-        Ok::<_, Failure>((keys_failed, plan))
+            .map_err(|e| Failure::Fatal(anyhow!("{e}")))?;
+        Ok::<_, Failure>((keys_failed, planned))
     })?;
+    let plan = &planned.plan;
 
     let text = match args.format {
-        PlanFormat::Text => render::plan_text(&plan, color && args.out.is_none()),
-        PlanFormat::Json => render::plan_json(&plan),
-        PlanFormat::Markdown => render::plan_markdown(&plan),
+        PlanFormat::Text => render::plan_text(plan, color && args.out.is_none()),
+        PlanFormat::Json => render::plan_json(plan),
+        PlanFormat::Markdown => render::plan_markdown(plan),
     };
     match &args.out {
         Some(path) => {
@@ -40,12 +51,7 @@ pub(crate) fn run(global: &GlobalArgs, args: PlanArgs, color: bool) -> Outcome {
         None => crate::output::stdout(&text)
             .map_err(|err| Failure::Fatal(anyhow!("could not write the plan: {err}")))?,
     }
-    for error in &plan.errors {
-        crate::output::stderr(&format!(
-            "error: sandbox `{}`: {}\n",
-            error.sandbox, error.error
-        ));
-    }
+    show_plan_errors(plan);
 
     Ok(if !plan.errors.is_empty() || keys_failed {
         Exit::ItemsFailed

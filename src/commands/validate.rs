@@ -1,12 +1,11 @@
 //! `atsprov validate MANIFEST`: check a manifest offline and summarize it.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use anyhow::anyhow;
-use atsprov_model::manifest::{self, Diagnostics, Manifest, Overrides};
+use atsprov_model::manifest::{self, Diagnostic, Diagnostics, Location, Manifest, Overrides};
 
-use crate::cli::{GlobalArgs, ValidateArgs};
+use crate::cli::{GlobalArgs, LogFormat, ValidateArgs};
 use crate::exit::{Exit, Failure, Outcome};
 
 pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> Outcome {
@@ -14,9 +13,12 @@ pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> Outcome {
     match manifest::load(&args.manifest, &Overrides::default()) {
         Ok(manifest) => {
             if !global.quiet {
-                print_diagnostics(&Diagnostics {
-                    items: manifest.warnings.clone(),
-                });
+                print_diagnostics(
+                    global,
+                    &Diagnostics {
+                        items: manifest.warnings.clone(),
+                    },
+                );
             }
             crate::output::stdout(&summary(&path, &manifest))
                 .map_err(|err| Failure::Fatal(anyhow!("cannot write to stdout: {err}")))?;
@@ -33,7 +35,7 @@ pub(crate) fn invalid(global: &GlobalArgs, path: &str, mut diagnostics: Diagnost
     if global.quiet {
         diagnostics.items.retain(|d| !d.is_warning);
     }
-    print_diagnostics(&diagnostics);
+    print_diagnostics(global, &diagnostics);
     let errors = diagnostics.error_count();
     let plural = if errors == 1 { "" } else { "s" };
     Failure::Invalid(anyhow!(
@@ -41,23 +43,61 @@ pub(crate) fn invalid(global: &GlobalArgs, path: &str, mut diagnostics: Diagnost
     ))
 }
 
-/// Every diagnostic on stderr, one block each, a blank line after each.
-fn print_diagnostics(diagnostics: &Diagnostics) {
+/// Every diagnostic on stderr: with text logs one block each, a blank line
+/// after each; with `--log-format json` one JSON log line each, whose fields
+/// (`file`, `line`, `column` or `env`/`flag`, `key`, `hint`) say where and what.
+pub(crate) fn print_diagnostics(global: &GlobalArgs, diagnostics: &Diagnostics) {
     for item in &diagnostics.items {
-        crate::output::stderr(&format!("{item}\n\n"));
+        if global.log_format == LogFormat::Json {
+            log_diagnostic(item);
+        } else {
+            crate::output::stderr(&format!("{item}\n\n"));
+        }
+    }
+}
+
+/// One diagnostic as a structured log event.
+fn log_diagnostic(item: &Diagnostic) {
+    let (mut file, mut line, mut column, mut env, mut flag) = (None, None, None, None, None);
+    match &item.location {
+        Location::File {
+            path,
+            line: l,
+            column: c,
+        } => {
+            file = Some(path.display().to_string());
+            line = *l;
+            column = *c;
+        }
+        Location::Env(name) => env = Some(name.as_str()),
+        Location::Flag(name) => flag = Some(name.as_str()),
+        Location::Unknown => {}
+    }
+    let key = item.key.as_deref();
+    let hint = item.hint.as_deref();
+    let message = item.message.as_str();
+    if item.is_warning {
+        tracing::warn!(file, line, column, env, flag, key, hint, "{message}");
+    } else {
+        tracing::error!(file, line, column, env, flag, key, hint, "{message}");
     }
 }
 
 /// Accounts, sandboxes and connections per sandbox.
 fn summary(path: &str, manifest: &Manifest) -> String {
-    let mut per_sandbox: BTreeMap<String, usize> = BTreeMap::new();
     let desired = manifest.desired();
-    for connection in &desired {
-        *per_sandbox.entry(connection.sandbox.clone()).or_default() += 1;
-    }
+    // In the manifest's order, as plans show them and applies run them.
+    let per_sandbox: Vec<(String, usize)> = manifest
+        .sandboxes()
+        .into_iter()
+        .map(|s| {
+            let n = desired.iter().filter(|d| d.sandbox == s).count();
+            (s, n)
+        })
+        .collect();
     let width = per_sandbox
-        .keys()
-        .map(|s| s.chars().count())
+        .iter()
+        .map(|(s, _)| s.chars().count())
         .max()
         .unwrap_or(0)
         .max(9);

@@ -297,12 +297,14 @@ fn drift_prune_and_conflicts_change_exactly_what_the_plan_said() {
 }
 
 /// Starts `apply` on `accts` in `dev` and `prod`, waits until the emulator has
-/// seen `creates` create calls, sends SIGINT `presses` times, and returns the
-/// exit code and the report; then checks that a rerun converges.
+/// seen `creates` create calls, sends `signal` (`-INT`, `-TERM`, `-HUP`)
+/// `presses` times, and returns the exit code and the report; then checks
+/// that a rerun converges.
 fn interrupted_apply(
     emu_flags: &[&str],
     accts: &[Acct],
     creates: u64,
+    signal: &str,
     presses: usize,
 ) -> (Option<i32>, Value) {
     let emu = Emulator::start(emu_flags);
@@ -324,7 +326,7 @@ fn interrupted_apply(
     let pid = child.id().to_string();
     for _ in 0..presses {
         // The `kill` command keeps the tests free of unsafe code.
-        let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
         assert!(status.success());
         std::thread::sleep(std::time::Duration::from_millis(30));
     }
@@ -355,7 +357,7 @@ fn interrupted_apply(
 
 #[test]
 fn sigint_stops_cleanly_writes_the_report_and_a_rerun_converges() {
-    let (code, report) = interrupted_apply(&["--latency-ms", "100"], &accounts(60), 5, 1);
+    let (code, report) = interrupted_apply(&["--latency-ms", "100"], &accounts(60), 5, "-INT", 1);
     assert_eq!(code, Some(130));
     assert!(
         report["summary"]["skipped"].as_u64().unwrap() > 0,
@@ -369,7 +371,7 @@ fn sigint_stops_cleanly_writes_the_report_and_a_rerun_converges() {
 
 #[test]
 fn a_second_sigint_aborts_calls_in_flight_and_still_reports_every_item() {
-    let (code, report) = interrupted_apply(&["--latency-ms", "1000"], &accounts(12), 1, 2);
+    let (code, report) = interrupted_apply(&["--latency-ms", "1000"], &accounts(12), 1, "-INT", 2);
     assert_eq!(code, Some(130));
     assert!(
         report["summary"]["skipped"].as_u64().unwrap() > 0,
@@ -380,10 +382,26 @@ fn a_second_sigint_aborts_calls_in_flight_and_still_reports_every_item() {
         .unwrap()
         .iter()
         .filter(|i| {
-            i["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("second Ctrl-C"))
+            i["status"] == "failed"
+                && i["error"]["kind"] == "interrupted"
+                && i["error"]["message"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("second interrupt"))
         })
         .count();
     assert!(aborted > 0, "the calls in flight were aborted: {report}");
+}
+
+#[test]
+fn sighup_and_sigterm_are_handled_like_ctrl_c() {
+    for signal in ["-HUP", "-TERM"] {
+        let (code, report) =
+            interrupted_apply(&["--latency-ms", "100"], &accounts(40), 3, signal, 1);
+        assert_eq!(code, Some(130), "{signal}: {report}");
+        assert!(
+            report["summary"]["skipped"].as_u64().unwrap() > 0,
+            "{signal}: work not started is skipped: {report}"
+        );
+        assert_eq!(report["summary"]["failed"], 0, "{signal}: {report}");
+    }
 }

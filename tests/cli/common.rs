@@ -53,3 +53,38 @@ pub(crate) fn run(cmd: &mut Command) -> Run {
 pub(crate) fn redact_path(text: &str, dir: &Path, placeholder: &str) -> String {
     text.replace(&dir.display().to_string(), placeholder)
 }
+
+/// The snapshot filters of every CLI test: what varies run to run (ids,
+/// times, durations, rates, ports, temp paths) becomes a placeholder; what a
+/// person reads stays.
+pub(crate) fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[id]",
+    );
+    s.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[digest]");
+    s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]");
+    s.add_filter(r"in \d+\.\ds", "in [secs]");
+    s.add_filter(r"\(\d+\.\d writes/s\)", "([rate] writes/s)");
+    s.add_filter(r#"time="\d+\.\d+""#, r#"time="[secs]""#);
+    s.add_filter(r#""duration_ms": \d+"#, r#""duration_ms": "[ms]""#);
+    // Ephemeral ports (five digits on Linux); a documented default such as 8080 stays.
+    s.add_filter(r"(127\.0\.0\.1|localhost|\[::1\]):\d{5}\b", "$1:[port]");
+    s.add_filter(r"/tmp/\.tmp[A-Za-z0-9]+", "[tmp]");
+    s
+}
+
+/// Snapshots a [`Run`]: exit code, stdout and stderr, through [`settings`];
+/// with a directory, its path becomes `[dir]` first.
+macro_rules! cli_snapshot {
+    ($name:expr, $run:expr) => {{
+        let text = $run.transcript();
+        $crate::common::settings().bind(|| insta::assert_snapshot!($name, text));
+    }};
+    ($name:expr, $run:expr, $dir:expr) => {{
+        let text = $crate::common::redact_path(&$run.transcript(), $dir, "[dir]");
+        $crate::common::settings().bind(|| insta::assert_snapshot!($name, text));
+    }};
+}
+pub(crate) use cli_snapshot;

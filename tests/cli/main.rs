@@ -3,8 +3,13 @@
 
 mod apply;
 mod common;
+mod docs;
 mod emu;
 mod plan;
+mod safety;
+mod schedule;
+mod schema;
+mod streams;
 mod usage;
 mod validate;
 mod verify;

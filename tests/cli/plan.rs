@@ -7,27 +7,11 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::apply::{cmd, read_json};
-use crate::common::run;
+use crate::common::{cli_snapshot, run, settings};
 use crate::emu::{self, Acct, Emulator};
 
 fn redact(text: &str, dir: &Path) -> String {
     crate::common::redact_path(text, dir, "[dir]")
-}
-
-/// Ids, times, durations and rates vary run to run; what a person reads does not.
-fn settings() -> insta::Settings {
-    let mut s = insta::Settings::clone_current();
-    s.add_filter(
-        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-        "[id]",
-    );
-    s.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[digest]");
-    s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", "[time]");
-    s.add_filter(r"in \d+\.\ds", "in [secs]");
-    s.add_filter(r"\(\d+\.\d writes/s\)", "([rate] writes/s)");
-    s.add_filter(r#"time="\d+\.\d+""#, r#"time="[secs]""#);
-    s.add_filter(r#""duration_ms": \d+"#, r#""duration_ms": "[ms]""#);
-    s
 }
 
 /// A sandbox pair holding every situation of the plan table:
@@ -39,7 +23,7 @@ fn settings() -> insta::Settings {
 /// - `adopted`: someone else's, `adopt = true` (update, taken over)
 /// - `twice`: two live connections with that name (conflict)
 /// - `dropped`: managed, no longer declared (orphan, or delete with --prune)
-fn every_situation(
+pub(crate) fn every_situation(
     emu: &Emulator,
     dir: &Path,
 ) -> (std::path::PathBuf, Vec<(&'static str, String)>) {
@@ -81,7 +65,7 @@ fn plan_shows_every_row_in_every_format_from_a_fresh_process() {
         &keys,
     ));
     assert_eq!(text.code, 2, "changes pending: {}", text.transcript());
-    settings.bind(|| insta::assert_snapshot!("plan-text", redact(&text.transcript(), dir.path())));
+    cli_snapshot!("plan-text", text, dir.path());
 
     let json = run(&mut cmd(
         dir.path(),
@@ -95,7 +79,7 @@ fn plan_shows_every_row_in_every_format_from_a_fresh_process() {
         value["summary"],
         serde_json::json!({"create": 1, "update": 3, "no-op": 1, "delete": 0, "conflict": 2, "orphan": 1})
     );
-    settings.bind(|| insta::assert_snapshot!("plan-json", json.stdout));
+    cli_snapshot!("plan-json", json);
 
     let md_path = dir.path().join("plan.md");
     let md = run(&mut cmd(
@@ -154,7 +138,7 @@ fn apply_summary_and_reports_read_well() {
     assert_eq!(out.code, 0, "{}", out.transcript());
     let settings = settings();
     settings.bind(|| {
-        insta::assert_snapshot!("apply-summary", redact(&out.stdout, dir.path()));
+        insta::assert_snapshot!("apply-summary", redact(&out.transcript(), dir.path()));
         insta::assert_snapshot!(
             "apply-report-markdown",
             std::fs::read_to_string(dir.path().join("r.md")).unwrap()
@@ -235,6 +219,13 @@ fn one_unreadable_sandbox_is_named_and_the_others_still_show() {
         .unwrap();
     assert_eq!(failed["sandbox"], "stage");
     assert_eq!(failed["action"], Value::Null);
+    assert_eq!(failed["error"]["kind"], "api");
+    assert_eq!(failed["error"]["http_status"], 404);
+    assert_eq!(failed["error"]["code"], "FLOW-2100-404");
+
+    let text = run(&mut cmd(dir.path(), &["plan", m], &[]));
+    cli_snapshot!("plan-unreadable-sandbox", text, dir.path());
+    cli_snapshot!("apply-unreadable-sandbox", apply, dir.path());
 }
 
 #[test]
@@ -274,6 +265,8 @@ fn a_refused_client_secret_fails_fast_with_a_report_and_no_secret_shown() {
         report["summary"]["failed"], 2,
         "every item is recorded as failed"
     );
+    assert_eq!(report["items"][0]["error"]["kind"], "auth");
+    cli_snapshot!("plan-refused-client-secret", plan, dir.path());
     assert_eq!(emu.stats()["writes"], 0);
     for secret in [emu::CLIENT_SECRET.to_owned(), emu::key("default")] {
         for (what, text) in [

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use serde_json::Value;
 
 use crate::apply::{cmd, read_json};
-use crate::common::{atsprov, run};
+use crate::common::{atsprov, cli_snapshot, run};
 use crate::emu::{self, Acct, Emulator};
 
 #[test]
@@ -22,14 +22,14 @@ fn help_is_what_users_read() {
         let out = run(atsprov().args(&args));
         assert_eq!(out.code, 0, "{}", out.transcript());
         let name = format!("help-{}", args[0].trim_start_matches('-'));
-        insta::assert_snapshot!(name, out.stdout);
+        cli_snapshot!(name, out);
     }
 }
 
 #[test]
 fn usage_errors_exit_64_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [
+    for (i, args) in [
         vec!["frobnicate"],
         vec!["plan"],
         vec!["plan", "m.toml", "--format", "yaml"],
@@ -46,11 +46,15 @@ fn usage_errors_exit_64_with_a_message() {
             "junit",
         ],
         vec!["--color", "sometimes", "validate", "m.toml"],
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let out = run(atsprov().current_dir(dir.path()).args(&args));
         assert_eq!(out.code, 64, "{args:?}: {}", out.transcript());
         assert!(out.stderr.contains("error"), "{args:?}: {}", out.stderr);
         assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
+        cli_snapshot!(format!("usage-error-{}", i + 1), out);
     }
 }
 
@@ -79,12 +83,9 @@ fn dry_run_and_sandbox_filter_write_nothing_they_should_not() {
         &["plan", m, "--sandbox", "stage"],
         &[],
     ));
-    assert_eq!(unknown.code, 3, "{}", unknown.transcript());
-    assert!(
-        unknown.stderr.contains("`stage`") && unknown.stderr.contains("dev, prod"),
-        "{}",
-        unknown.stderr
-    );
+    assert_eq!(unknown.code, 64, "a usage error: {}", unknown.transcript());
+    assert_eq!(emu.stats()["writes"], 0);
+    cli_snapshot!("unknown-sandbox", unknown, dir.path());
 
     let only_dev = run(&mut cmd(
         dir.path(),
@@ -226,4 +227,73 @@ fn the_real_api_is_reached_through_https_proxy_and_loopback_never_is() {
         .env("http_proxy", &proxy_url)
         .env("ALL_PROXY", &proxy_url));
     assert_eq!(out.code, 0, "{}", out.transcript());
+}
+
+#[test]
+fn version_names_the_commit_and_build_date() {
+    let out = run(atsprov().arg("--version"));
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let line = out.stdout.trim();
+    let rest = line
+        .strip_prefix(concat!("atsprov ", env!("CARGO_PKG_VERSION"), " ("))
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{line}"));
+    let (commit, date) = rest.split_once(' ').unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        commit == "unknown" || (commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{line}"
+    );
+    let digits: String = date.chars().filter(char::is_ascii_digit).collect();
+    assert!(
+        date == "unknown" || (date.len() == 10 && digits.len() == 8 && &date[4..5] == "-"),
+        "{line}"
+    );
+    if std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".git")
+        .exists()
+    {
+        assert_ne!(commit, "unknown", "built inside git: {line}");
+        assert_ne!(date, "unknown", "built inside git: {line}");
+    }
+}
+
+#[test]
+fn the_emulator_prints_the_urls_for_a_manifest() {
+    use std::io::BufRead;
+    let mut child = atsprov()
+        .args([
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--list-lag-ms",
+            "5",
+            "--no-patch",
+            "--required-scopes",
+            "openid,AdobeID",
+            "--rate-limit",
+            "50",
+            "--overload-500",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().unwrap().unwrap();
+    let first = next();
+    let addr = first
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{first:?}"))
+        .to_owned();
+    assert_eq!(
+        next(),
+        format!("flow service: http://{addr}/data/foundation/flowservice")
+    );
+    assert_eq!(next(), format!("token url: http://{addr}/ims/token/v3"));
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // `--overload-500` needs a rate limit to be above of.
+    let out = run(atsprov().args(["emulator", "--overload-500"]));
+    assert_eq!(out.code, 64, "{}", out.transcript());
 }

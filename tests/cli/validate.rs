@@ -306,6 +306,53 @@ fn the_example_configs_are_valid() {
     }
 }
 
+#[test]
+fn json_logs_carry_each_diagnostic_as_one_line_with_its_position() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/manifests/bad/06-unknown-account-key.toml");
+    let out = common::run(
+        common::atsprov()
+            .args(["--log-format", "json", "validate"])
+            .arg(&path)
+            .env("ATSPROV_DEFAULTS__CONCURRENCY", "0"),
+    );
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert!(out.stdout.is_empty(), "{}", out.transcript());
+    let mut lines: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): `{line}`"))
+        })
+        .collect();
+    let closing = lines.pop().expect("a closing line");
+    assert_eq!(closing["level"], "ERROR");
+    assert_eq!(
+        closing["message"],
+        format!("manifest `{}` is invalid: 5 errors", path.display())
+    );
+    assert_eq!(lines.len(), 5, "{}", out.stderr);
+    let by_key = |key: &str| {
+        lines
+            .iter()
+            .find(|l| l["key"] == key)
+            .unwrap_or_else(|| panic!("no line for `{key}`: {}", out.stderr))
+    };
+    let misspelt = by_key("accounts[0].acount_name");
+    assert_eq!(misspelt["level"], "ERROR");
+    assert_eq!(misspelt["file"], path.display().to_string());
+    assert_eq!(misspelt["line"], 10);
+    assert_eq!(misspelt["column"], 1);
+    assert_eq!(
+        misspelt["message"],
+        "unknown key `acount_name` in `accounts[0]`"
+    );
+    assert_eq!(misspelt["hint"], "did you mean `account_name`?");
+    let from_env = by_key("defaults.concurrency");
+    assert_eq!(from_env["env"], "ATSPROV_DEFAULTS__CONCURRENCY");
+    assert!(from_env.get("file").is_none(), "{from_env}");
+}
+
 /// Runs a command, failing (and killing it) if it has not ended within a
 /// generous bound: what this guards against is a hang, not slowness.
 fn run_unless_hung(cmd: &mut Command) -> Run {

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::apply::{cmd, read_json};
-use crate::common::run;
+use crate::common::{cli_snapshot, run};
 use crate::emu::{self, Acct, Emulator};
 
 /// Two accounts whose keys the emulator knows; `refused` is given the wrong one.
@@ -46,6 +46,7 @@ fn verify_names_the_account_whose_key_is_refused() {
         &keys,
     ));
     assert_eq!(out.code, 1, "{}", out.transcript());
+    cli_snapshot!("verify-refused", out, dir.path());
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(
         lines[0].trim_start().starts_with("ok") && lines[0].contains("working"),
@@ -112,8 +113,13 @@ fn apply_with_verify_skips_the_refused_account_and_says_why() {
     for item in report["items"].as_array().unwrap() {
         if item["name"] == "refused" {
             assert_eq!(item["status"], "skipped");
+            assert_eq!(item["error"]["kind"], "key_check", "{item}");
+            assert_eq!(item["error"]["http_status"], 403, "{item}");
             assert!(
-                item["error"].as_str().unwrap().contains("key check failed"),
+                item["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("key check failed"),
                 "{item}"
             );
         }

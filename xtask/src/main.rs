@@ -2,6 +2,7 @@
 //! `cargo xtask fuzz`.
 
 mod bench;
+mod docs;
 mod generate;
 mod proc;
 mod table;
@@ -20,15 +21,19 @@ fn main() -> Result<()> {
         Some("demo") => demo(),
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
+        Some("schemas") => docs::write(docs::Set::Schemas),
+        Some("man") => docs::write(docs::Set::Man),
+        Some("check-generated") => docs::check(&[docs::Set::Schemas, docs::Set::Man]),
         _ => bail!(
-            "usage: cargo xtask <task>\n\n  ci     fmt check, clippy (warnings denied), every test\n  demo   the emulator, then plan, apply and plan again\n  bench  release-build measurements; `bench NAME` runs one of validate, plan, apply, scaling, emulator\n  fuzz   seeded mutation runs over the manifest loader and the emulator; `fuzz N` runs N cases each (default {DEFAULT_FUZZ_CASES})"
+            "usage: cargo xtask <task>\n\n  ci               fmt check, generated docs up to date, clippy (warnings denied), every test, cargo doc (warnings denied)\n  schemas          write docs/schemas/*.schema.json from `atsprov schema`\n  man              write docs/man/*.1 from the CLI definitions\n  check-generated  fail when docs/schemas or docs/man differ from what the binary generates\n  demo             the emulator, then plan, apply and plan again\n  bench            release-build measurements; `bench NAME` runs one of validate, plan, apply, scaling, emulator\n  fuzz             seeded mutation runs over the manifest loader and the emulator; `fuzz N` runs N cases each (default {DEFAULT_FUZZ_CASES})"
         ),
     }
 }
 
-/// fmt check, clippy with warnings denied, then every test.
+/// fmt check, generated docs up to date, clippy with warnings denied, then every test.
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
+    docs::check(&[docs::Set::Schemas, docs::Set::Man])?;
     cargo(&[
         "clippy",
         "--workspace",
@@ -39,6 +44,10 @@ fn ci() -> Result<()> {
         "warnings",
     ])?;
     cargo(&["test", "--workspace", "--locked"])?;
+    cargo_with(
+        &["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     Ok(())
 }
 
@@ -112,10 +121,17 @@ pub(crate) fn target_dir() -> PathBuf {
 }
 
 pub(crate) fn cargo(args: &[&str]) -> Result<()> {
+    cargo_with(args, &[])
+}
+
+/// Runs cargo with extra environment variables.
+fn cargo_with(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    say(&format!("==> cargo {}", args.join(" ")));
+    let shown: Vec<String> = env.iter().map(|(k, v)| format!("{k}=\"{v}\" ")).collect();
+    say(&format!("==> {}cargo {}", shown.concat(), args.join(" ")));
     let status = Command::new(&cargo)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root())
         .status()
         .with_context(|| format!("could not run `{cargo}`"))?;

@@ -11,38 +11,77 @@
 //!   trailing slash.
 //! - `GET /{account}/Tables` (query ignored, trailing slash allowed): the Azure Table service,
 //!   path-style like Azurite (below).
-//! - `GET /_emulator/stats`: request counts (below).
+//! - `GET /_emulator/stats`: request counts (below); `POST /_emulator/connections`: store a
+//!   connection as another tool would have (below).
 //!
 //! # Fidelity choices
 //!
-//! Facts come from `shared/api/FLOW-SERVICE.md`. Where the facts name no error code,
-//! the emulator uses its own, in the Flow Service shape:
+//! Error codes follow the error catalog of Adobe's Flow Service documentation (its "Flow
+//! Service error messages" page). Where the catalog names no code, the emulator uses its
+//! own (marked *own*), in the Flow Service shape:
 //!
 //! | code | when |
 //! |---|---|
-//! | `1400-400` | malformed body: bad JSON, not UTF-8, wrong JSON type, unsupported patch op |
-//! | `1402-400` | bad query parameter: `limit` (0, over 1000, not a number), `property`, `orderby`, `count`, `continuationToken` |
-//! | `1406-400` | a required field is missing or empty (`name`, `auth.specName`, `auth.params`, `connectionSpec.id`) |
-//! | `1407-400` | unknown connection spec id or version (only ATS `1.0` exists) |
-//! | `1408-400` | `auth.specName` is not `Connection String Based Authentication`, or the connection string is malformed |
-//! | `1439-404` | no connection with that id in this organization and sandbox |
-//! | `1101-404` | unknown path under the Flow Service base |
-//! | `1105-405` | method not allowed on a known path |
-//! | `1413-413` | body over 1 MiB |
+//! | `1101-404` | no connection with that id in this organization and sandbox, or a path under the Flow Service base that names no resource |
+//! | `1102-500` | above [`Config::rate_limit`] with [`Config::overload_500`]: "reaching the API limit", no `Retry-After` |
+//! | `1103-503` | [`Config::fail_rate`] |
+//! | `1401-400` | `limit` and `count=true` together |
+//! | `1402-400` | *own*: malformed body (not JSON, not UTF-8, wrong JSON type, unsupported patch op, empty patch array); also a body without `Content-Type: application/json`, whose body has `title` `BadRequestError` and the message only in `detail` ("A valid content-type must be specified") |
+//! | `1403-400` | PATCH without `If-Match` |
+//! | `1404-412` | `If-Match` is not the connection's etag: read it again |
+//! | `1405-400` | empty request body |
+//! | `1406-400` | *own*: a required field is missing or empty (`name`, `auth.specName`, `auth.params`, `connectionSpec.id`) |
+//! | `1408-400` | *own*: the connection string has no `AccountName` or `AccountKey`, or is not `Key=Value;...` |
+//! | `1412-413` | *own*: body over [`MAX_BODY_BYTES`] |
+//! | `1413-400` | unknown connection spec id or version (only ATS `1.0` can be created) |
+//! | `1414-400` | a patch of `/connectionSpec` |
+//! | `1415-400` | `auth.specName` is not `Connection String Based Authentication` |
+//! | `1416-400` | PATCH or DELETE of a connection in a state other than `enabled`, `disabled`, `initializing` (and `delete-finalizing`, below) |
+//! | `1418-400` | DELETE of a connection used by dataflows |
+//! | `1445-400` | any PATCH when [`Config::patch_enabled`] is false: "PATCH Connection Feature not enabled" |
+//! | `1449-400` | `property` filter on a field that cannot be filtered |
+//! | `1450-400` | `property` filter with no or an unknown operator |
+//! | `1451-400` | unknown query parameter on `GET /connections` (known: `property`, `orderby`, `count`, `limit`, `continuationToken`) |
+//! | `1452-400` | bad query value: `limit` (0, over 1000, not a number), `count`, `orderby`, `continuationToken`, a filter's number |
+//! | `1455-400` | patch path that does not exist, `remove` of `/name` or `/auth/params`, `replace` or `remove` of a description the connection does not have |
+//! | `1457-400`, `1458-400` | PATCH, DELETE of a connection in state `delete-finalizing` |
+//! | `1105-405` | *own*: method not allowed on a known path (with `Allow`) |
+//! | `2100-404`, `2105-400` | sandbox not found; `x-sandbox-name` missing |
 //!
-//! Gateway errors (`{"error_code","message"}`): `401013` for a missing, malformed, unknown
-//! or expired bearer token, `403000` missing `x-api-key`, `403003` an `x-api-key` other than
-//! the configured client id, `400003` missing `x-gw-ims-org-id`, `429050` rate limited (with
-//! `Retry-After` in seconds), `404010` a path outside the emulated APIs. IMS errors
+//! Gateway errors (`{"error_code","message"}`): `401013` for a missing, malformed, unknown,
+//! expired or evicted bearer token, `403000` missing `x-api-key`, `403003` an `x-api-key` other
+//! than the configured client id, `400003` missing `x-gw-ims-org-id`, `403025` "Profile is not
+//! valid" (with [`Config::required_scopes`], a token whose scopes lack
+//! `additional_info.projectedProductContext`), `429050` rate limited (with `Retry-After` in
+//! seconds), `404010` a path outside the emulated APIs, `408000` a request body that did not
+//! arrive within [`Config::body_timeout`] (the connection is then closed). IMS errors
 //! (`{"error","error_description"}`): `invalid_request` (400, a missing field),
 //! `unsupported_grant_type` (400), `invalid_client` (401, wrong pair when
-//! [`Config::client_credentials`] is set). Every answer carries an `x-request-id` header;
-//! Flow errors repeat it in `report.request-id`.
+//! [`Config::client_credentials`] is set), `invalid_scope` (400, a scope of
+//! [`Config::required_scopes`] not asked for; `scope` is split on commas and spaces). Every
+//! answer carries an `x-request-id` header; Flow errors with a `report` repeat it in
+//! `report.request-id`.
 //!
-//! Order of checks for Flow Service calls: body size, `Authorization`, `x-api-key`, org,
-//! rate limit, fail rate, sandbox header, sandbox existence, route, then the call itself.
+//! Order of checks for Flow Service calls, one middleware each: `Authorization`, `x-api-key`,
+//! org, profile; rate limit, fail rate; sandbox header, sandbox existence; then the route
+//! (unknown path `1101-404`, method `1105-405`) and the call itself, which reads its body last
+//! (`Content-Type`, size, JSON). PATCH checks `1445`, then `If-Match`, then the body, then the
+//! connection (`1101`), its state (`1457`, `1416`), its etag (`1404`) and the operations.
 //! Without [`Config::sandboxes`], a sandbox exists when its name is lowercase letters, digits
-//! and `-`. Request bodies are parsed as JSON whatever their `Content-Type`.
+//! and `-`.
+//!
+//! PATCH follows RFC 6902 on `/name`, `/description` and `/auth/params` (op names in any
+//! case): `add` creates or overwrites, `replace` and `remove` need the field to exist. A
+//! connection created without a description has none: reads show no `description` field.
+//! Operations apply all or none.
+//!
+//! States: a connection's `state` is `enabled` unless stored otherwise through
+//! `/_emulator/connections`; `connectionSpec.id` and `state` filters and sorting use the
+//! stored values.
+//!
+//! Listing lag: with [`Config::list_lag`], a connection created through the API shows in
+//! listings (and counts) only that long after it was made; reads, patches and deletes by id
+//! find it at once.
 //!
 //! Secrets: a stored connection keeps its real `auth.params` (to answer `/test`), but every
 //! read masks them. In `connectionString`, the segments `DefaultEndpointsProtocol`,
@@ -62,6 +101,36 @@
 //! returned exactly once whatever is created or deleted meanwhile. `_links.next.href` is
 //! `/connections?continuationToken=..&limit=..` plus the request's `orderby` and `property`
 //! parameters. Scalar parameters given twice (aepp repeats them on every page) take the last.
+//!
+//! # Hostile clients
+//!
+//! A client has [`Config::header_read_timeout`] (default 10 s) to send a request's head, and
+//! as long to start its next request on an idle keep-alive connection; then the connection
+//! is closed (a slowloris client sending a byte a second is cut off). A request body must
+//! arrive whole within [`Config::body_timeout`] (default 30 s): then 408 `408000` and the
+//! connection is closed. Bodies over [`MAX_BODY_BYTES`] are refused as they stream. Issued
+//! tokens are kept until they expire (expired ones are evicted as new ones are issued) and
+//! at most [`Config::max_tokens`] (default 10,000) at once: over it, the oldest is
+//! forgotten.
+//!
+//! # `POST /_emulator/connections`
+//!
+//! Stores a connection as the AEP UI or another tool would have made it, for tests of
+//! adoption, conflicts and refusals. Body (`Content-Type: application/json`):
+//!
+//! ```json
+//! {"sandbox": "prod", "name": "made-in-the-ui", "spec": "…", "description": "…",
+//!  "state": "enabled", "in_use": false, "org": "…@AdobeOrg", "connectionString": "…"}
+//! ```
+//!
+//! `sandbox` and `name` are required. `org` defaults to the `x-gw-ims-org-id` header (one of
+//! the two is required); `spec` to the ATS spec id (any string is stored); no description
+//! unless given; `state` defaults to `enabled` (any string is stored); `in_use: true`
+//! makes DELETE answer `1418-400`; `connectionString` defaults to one for the account
+//! `made-elsewhere` with a random key. Its creator is the client `exc_app`, and it shows in
+//! listings at once. Answers 201 `{"id","etag"}`; `1402-400` for an unknown field, a wrong
+//! type, a missing `sandbox`, `name` or organization, or a sandbox that does not exist;
+//! `1105-405` for another method. No token is needed.
 //!
 //! # Azure Table service
 //!
@@ -88,9 +157,10 @@
 //!
 //! # Faults
 //!
-//! [`Config::latency`] is added to every answer except the stats. [`Config::rate_limit`] is a
-//! token bucket per organization (burst and refill of `N` per second) over Flow Service
-//! calls. [`Config::fail_rate`] answers that fraction of Flow Service calls 503 `1103-503`.
+//! [`Config::latency`] is added to every answer except those under `/_emulator`.
+//! [`Config::rate_limit`] is a token bucket per organization (burst and refill of `N` per
+//! second) over Flow Service calls; above it, 429 `429050` with `Retry-After`, or with
+//! [`Config::overload_500`] `1102-500` without it. [`Config::fail_rate`] answers that fraction of Flow Service calls 503 `1103-503`.
 //! [`Config::ambiguous_rate`] makes that fraction of successful creates, patches and deletes
 //! carry out the write and then close the connection before any byte of the answer is sent.
 //! The token endpoint and the Table service are subject to latency only. With [`Config::seed`], the dice are
@@ -98,7 +168,7 @@
 //!
 //! # `GET /_emulator/stats`
 //!
-//! Counts every request except those to the stats path itself:
+//! Counts every request except those under `/_emulator`:
 //!
 //! ```json
 //! {
@@ -110,8 +180,10 @@
 //!   "writes": 11,
 //!   "rate_limited": 1,
 //!   "injected_failures": 0,
+//!   "overloaded": 0,
 //!   "dropped": 1,
 //!   "tokens_issued": 1,
+//!   "tokens_live": 1,
 //!   "connections": 11
 //! }
 //! ```
@@ -119,17 +191,24 @@
 //! `by_route` always lists the nine route kinds; `table` counts every request to
 //! `/{account}/Tables`, whatever its method, account or answer. `writes` counts creates, patches and
 //! deletes carried out (answered or dropped); `rate_limited` the 429s; `injected_failures`
-//! the 503s of the fail rate; `dropped` the answers withheld by the ambiguous rate (their
-//! status is `dropped`); `connections` the connections stored now, over all sandboxes.
+//! the 503s of the fail rate; `overloaded` the `1102-500`s of [`Config::overload_500`];
+//! `dropped` the answers withheld by the ambiguous rate (their status is `dropped`);
+//! `tokens_live` the tokens stored now; `connections` the connections stored now, over all
+//! sandboxes (those of `/_emulator/connections` included).
 
 mod app;
+mod error;
 mod faults;
+mod flow;
 mod listing;
+mod mask;
 mod patch;
-mod reply;
+mod server;
 mod stats;
 mod store;
 mod table;
+mod token;
+mod validate;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -170,6 +249,24 @@ pub struct Config {
     /// Storage accounts of the Table service imitation: name (ASCII letters and digits) and
     /// base64 account key. `Debug` shows the names only.
     pub table_accounts: Vec<(String, Secret)>,
+    /// How long after its creation a connection starts to show in listings (reads by id
+    /// find it at once).
+    pub list_lag: Duration,
+    /// `false` answers every PATCH `1445-400` "PATCH Connection Feature not enabled".
+    pub patch_enabled: bool,
+    /// Scopes a token request must all ask for (`invalid_scope` otherwise); when set, a
+    /// token without `additional_info.projectedProductContext` gets gateway `403025`.
+    pub required_scopes: Option<Vec<String>>,
+    /// Above [`Config::rate_limit`], answer `1102-500` with no `Retry-After` instead of 429.
+    pub overload_500: bool,
+    /// How long a client may take to send a request's head, and to send the first byte of
+    /// its next request on an idle connection; then the connection is closed.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a whole request body; then 408 and the
+    /// connection is closed.
+    pub body_timeout: Duration,
+    /// Live tokens kept at most; over it, the oldest is forgotten (its calls get `401013`).
+    pub max_tokens: usize,
 }
 
 impl Default for Config {
@@ -186,6 +283,13 @@ impl Default for Config {
             page_size: 100,
             seed: None,
             table_accounts: Vec::new(),
+            list_lag: Duration::ZERO,
+            patch_enabled: true,
+            required_scopes: None,
+            overload_500: false,
+            header_read_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_tokens: 10_000,
         }
     }
 }
@@ -214,6 +318,13 @@ impl std::fmt::Debug for Config {
                     .map(|(name, _)| (name, "***"))
                     .collect::<Vec<_>>(),
             )
+            .field("list_lag", &self.list_lag)
+            .field("patch_enabled", &self.patch_enabled)
+            .field("required_scopes", &self.required_scopes)
+            .field("overload_500", &self.overload_500)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_tokens", &self.max_tokens)
             .finish()
     }
 }
@@ -247,6 +358,15 @@ pub enum ConfigError {
     /// A key in `table_accounts` is not valid standard base64 (the key itself is not shown).
     #[error("the key of Table account `{0}` is not valid base64")]
     TableAccountKey(String),
+    /// `required_scopes` is an empty list or holds an empty scope.
+    #[error("required scopes must be a non-empty list of non-empty scopes")]
+    RequiredScopes,
+    /// `header_read_timeout` or `body_timeout` is zero.
+    #[error("`{0}` must be more than zero")]
+    Timeout(&'static str),
+    /// `max_tokens` is zero.
+    #[error("`max_tokens` must be at least 1")]
+    MaxTokens,
 }
 
 impl Config {
@@ -265,6 +385,24 @@ impl Config {
         }
         if self.rate_limit == Some(0) {
             return Err(ConfigError::RateLimit);
+        }
+        if self
+            .required_scopes
+            .as_ref()
+            .is_some_and(|list| list.is_empty() || list.iter().any(|s| s.trim().is_empty()))
+        {
+            return Err(ConfigError::RequiredScopes);
+        }
+        for (name, value) in [
+            ("header_read_timeout", self.header_read_timeout),
+            ("body_timeout", self.body_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::Timeout(name));
+            }
+        }
+        if self.max_tokens == 0 {
+            return Err(ConfigError::MaxTokens);
         }
         if self
             .sandboxes
@@ -316,19 +454,15 @@ pub async fn start(config: Config) -> std::io::Result<RunningEmulator> {
         .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let app = Arc::new(app::App::new(config));
-    let router = app::router(app);
+    let header_read_timeout = config.header_read_timeout;
+    let router = app::router(Arc::new(app::App::new(config)));
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
-        if let Err(err) = served {
-            tracing::error!(error = %err, "emulator stopped serving");
-        }
-    });
+    let task = tokio::spawn(server::serve(
+        listener,
+        router,
+        header_read_timeout,
+        stopped,
+    ));
     tracing::info!(%addr, "emulator listening");
     Ok(RunningEmulator { addr, stop, task })
 }

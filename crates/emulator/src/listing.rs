@@ -1,14 +1,15 @@
 //! `GET /connections`: `property=` filters, `orderby`, `count`, `limit` and stable paging
-//! with continuation tokens.
+//! with continuation tokens, over the connections a listing shows at a given instant.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
-use atsprov_model::wire::{ATS_CONNECTION_SPEC_ID, MAX_PAGE_SIZE};
+use atsprov_model::wire::MAX_PAGE_SIZE;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::reply::FlowError;
+use crate::error::FlowError;
 use crate::store::{Conn, Sandbox, clip};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -45,8 +46,8 @@ impl Field {
             Field::Id => Key::Str(conn.id.clone()),
             Field::Name => Key::Str(conn.name.clone()),
             Field::Description => Key::Str(conn.description.clone().unwrap_or_default()),
-            Field::SpecId => Key::Str(ATS_CONNECTION_SPEC_ID.to_owned()),
-            Field::State => Key::Str("enabled".to_owned()),
+            Field::SpecId => Key::Str(conn.spec_id.clone()),
+            Field::State => Key::Str(conn.state.clone()),
             Field::CreatedAt => Key::Num(conn.created_at),
             Field::UpdatedAt => Key::Num(conn.updated_at),
         }
@@ -57,8 +58,8 @@ impl Field {
             Field::Id => Some(&conn.id),
             Field::Name => Some(&conn.name),
             Field::Description => conn.description.as_deref(),
-            Field::SpecId => Some(ATS_CONNECTION_SPEC_ID),
-            Field::State => Some("enabled"),
+            Field::SpecId => Some(&conn.spec_id),
+            Field::State => Some(&conn.state),
             Field::CreatedAt | Field::UpdatedAt => None,
         }
     }
@@ -84,18 +85,18 @@ struct Filter {
 
 impl Filter {
     fn parse(text: &str) -> Result<Self, FlowError> {
-        let bad = |why: &str| {
+        let bad = |code: &'static str, why: &str| {
             FlowError::bad_request(
-                "1402-400",
+                code,
                 format!("invalid `property` filter `{}`: {why}", clip(text)),
             )
         };
         let split = text
             .find(['=', '!', '<', '>'])
-            .ok_or_else(|| bad("expected `field==value`"))?;
+            .ok_or_else(|| bad("1450-400", "expected `field==value`"))?;
         let (name, rest) = text.split_at(split);
         let field = Field::parse(name.trim()).ok_or_else(|| {
-            bad("filterable fields are `id`, `name`, `description`, `connectionSpec.id`, `state`, `createdAt`, `updatedAt`")
+            bad("1449-400", "filterable fields are `id`, `name`, `description`, `connectionSpec.id`, `state`, `createdAt`, `updatedAt`")
         })?;
         let (op, value) = [
             ("==", Op::Eq),
@@ -107,15 +108,16 @@ impl Filter {
         ]
         .into_iter()
         .find_map(|(token, op)| rest.strip_prefix(token).map(|v| (op, v)))
-        .ok_or_else(|| bad("unknown operator"))?;
+        .ok_or_else(|| bad("1450-400", "unknown operator"))?;
         let mut number = 0;
         if field.numeric() {
             number = value
                 .trim()
                 .parse()
-                .map_err(|_| bad("expected a number of epoch milliseconds"))?;
+                .map_err(|_| bad("1452-400", "expected a number of epoch milliseconds"))?;
         } else if !matches!(op, Op::Eq | Op::Ne) {
             return Err(bad(
+                "1450-400",
                 "`>`, `<`, `>=` and `<=` apply to `createdAt` and `updatedAt` only",
             ));
         }
@@ -181,7 +183,7 @@ pub(crate) struct ListQuery {
 
 fn bad_param(name: &str, value: &str, why: &str) -> FlowError {
     FlowError::bad_request(
-        "1402-400",
+        "1452-400",
         format!("invalid `{name}` value `{}`: {why}", clip(value)),
     )
 }
@@ -209,7 +211,15 @@ impl ListQuery {
                 "count" => count = Some(value.into_owned()),
                 "limit" => limit = Some(value.into_owned()),
                 "continuationToken" => token = Some(value.into_owned()),
-                _ => {}
+                other => {
+                    return Err(FlowError::bad_request(
+                        "1451-400",
+                        format!(
+                            "unknown query parameter `{}`; use `property`, `orderby`, `count`, `limit` or `continuationToken`",
+                            clip(other)
+                        ),
+                    ));
+                }
             }
         }
         // Python clients send `True`/`False`.
@@ -297,17 +307,20 @@ impl ListQuery {
         })
     }
 
-    fn matches(&self, conn: &Conn) -> bool {
-        self.filters.iter().all(|f| f.matches(conn))
+    /// Whether `conn` is listed at `now` and matches the filters.
+    fn shows(&self, conn: &Conn, now: Instant) -> bool {
+        conn.listed_from <= now && self.filters.iter().all(|f| f.matches(conn))
     }
 
-    /// Connections matching the filters.
-    pub(crate) fn count_in(&self, sandbox: Option<&Sandbox>) -> usize {
-        sandbox.map_or(0, |s| s.items.values().filter(|c| self.matches(c)).count())
+    /// Connections listed at `now` that match the filters.
+    pub(crate) fn count_in(&self, sandbox: Option<&Sandbox>, now: Instant) -> usize {
+        sandbox.map_or(0, |s| {
+            s.items.values().filter(|c| self.shows(c, now)).count()
+        })
     }
 
-    /// One page, and whether more follow.
-    pub(crate) fn page(&self, sandbox: Option<&Sandbox>) -> (Vec<Arc<Conn>>, bool) {
+    /// One page of the connections listed at `now`, and whether more follow.
+    pub(crate) fn page(&self, sandbox: Option<&Sandbox>, now: Instant) -> (Vec<Arc<Conn>>, bool) {
         let Some(sandbox) = sandbox else {
             return (Vec::new(), false);
         };
@@ -320,7 +333,7 @@ impl ListQuery {
                     .items
                     .range(after.saturating_add(1)..)
                     .map(|(_, c)| c)
-                    .filter(|c| self.matches(c))
+                    .filter(|c| self.shows(c, now))
                     .take(want)
                     .cloned()
                     .collect()
@@ -337,7 +350,7 @@ impl ListQuery {
                 let mut found: Vec<((Key, u64), &Arc<Conn>)> = sandbox
                     .items
                     .values()
-                    .filter(|c| self.matches(c))
+                    .filter(|c| self.shows(c, now))
                     .map(|c| ((field.key(c), c.seq), c))
                     .filter(|(pos, _)| {
                         after
@@ -377,5 +390,56 @@ impl ListQuery {
             query.append_pair("property", filter);
         }
         format!("/connections?{}", query.finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::{Actor, Fields, NewConn, Store};
+
+    #[test]
+    fn a_lagging_connection_is_listed_from_its_time_on() {
+        let mut store = Store::default();
+        let t0 = Instant::now();
+        let lag = Duration::from_secs(5);
+        let actor = Actor {
+            client: Arc::from("c"),
+            user: Arc::from("u"),
+        };
+        let new = NewConn {
+            fields: Fields {
+                name: "a".into(),
+                description: None,
+                spec_version: "1.0".into(),
+                auth_spec_name: "x".into(),
+                auth_params: serde_json::Map::new(),
+            },
+            spec_id: "s".into(),
+            state: "enabled".into(),
+            in_use: false,
+            listed_from: t0 + lag,
+        };
+        let (id, _) = store.create("org", "prod", new, &actor);
+        let query = ListQuery::parse("", 100).unwrap();
+        let sandbox = store.sandbox("org", "prod");
+        for (at, listed) in [
+            (t0, false),
+            (t0 + lag - Duration::from_millis(1), false),
+            (t0 + lag, true),
+            (t0 + lag * 2, true),
+        ] {
+            assert_eq!(query.count_in(sandbox, at), usize::from(listed));
+            let (page, more) = query.page(sandbox, at);
+            assert_eq!(
+                page.first().map(|c| c.id.as_str()),
+                listed.then_some(id.as_str())
+            );
+            assert!(!more);
+        }
+        // Reads by id never wait.
+        assert!(store.get("org", "prod", &id).is_ok());
     }
 }

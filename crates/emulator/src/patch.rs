@@ -1,22 +1,30 @@
-//! JSON Patch for `PATCH /connections/{id}`: `add`, `replace` and `remove` (any case) on
-//! `/name`, `/description` and `/auth/params`.
+//! JSON Patch (RFC 6902) for `PATCH /connections/{id}`: `add`, `replace` and `remove` (any
+//! case) on `/name`, `/description` and `/auth/params`. `add` creates or overwrites;
+//! `replace` and `remove` need the field to exist (`1455-400` otherwise).
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
-use crate::reply::FlowError;
+use crate::error::FlowError;
 use crate::store::{self, Conn, Fields};
+use crate::validate;
 
 /// One checked operation.
 pub(crate) enum Op {
     Name(String),
-    Description(Option<String>),
+    /// `add` (`must_exist` false) or `replace` of the description.
+    Description {
+        value: String,
+        must_exist: bool,
+    },
+    RemoveDescription,
     AuthParams(Map<String, Value>),
 }
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
-    Set,
+    Add,
+    Replace,
     Remove,
 }
 
@@ -34,13 +42,13 @@ fn bad_path(path: &str) -> FlowError {
 pub(crate) fn parse(body: &Value) -> Result<Vec<Op>, FlowError> {
     let Value::Array(ops) = body else {
         return Err(FlowError::bad_request(
-            "1400-400",
+            "1402-400",
             "the request body must be a JSON Patch array",
         ));
     };
     if ops.is_empty() {
         return Err(FlowError::bad_request(
-            "1400-400",
+            "1402-400",
             "the JSON Patch array is empty",
         ));
     }
@@ -50,22 +58,23 @@ pub(crate) fn parse(body: &Value) -> Result<Vec<Op>, FlowError> {
 fn parse_one(op: &Value) -> Result<Op, FlowError> {
     let Value::Object(op) = op else {
         return Err(FlowError::bad_request(
-            "1400-400",
+            "1402-400",
             "each patch operation must be an object",
         ));
     };
     let Some(Value::String(name)) = op.get("op") else {
         return Err(FlowError::bad_request(
-            "1400-400",
+            "1402-400",
             "each patch operation needs an `op` string",
         ));
     };
     let kind = match name.to_ascii_lowercase().as_str() {
-        "add" | "replace" => Kind::Set,
+        "add" => Kind::Add,
+        "replace" => Kind::Replace,
         "remove" => Kind::Remove,
         _ => {
             return Err(FlowError::bad_request(
-                "1400-400",
+                "1402-400",
                 format!(
                     "patch op `{}` is not supported; use `add`, `replace` or `remove`",
                     store::clip(name)
@@ -75,7 +84,7 @@ fn parse_one(op: &Value) -> Result<Op, FlowError> {
     };
     let Some(Value::String(path)) = op.get("path") else {
         return Err(FlowError::bad_request(
-            "1400-400",
+            "1402-400",
             "each patch operation needs a `path` string",
         ));
     };
@@ -89,10 +98,10 @@ fn parse_one(op: &Value) -> Result<Op, FlowError> {
     }
     let value = op.get("value");
     match (trimmed, kind) {
-        ("/name", Kind::Set) => match value {
+        ("/name", Kind::Add | Kind::Replace) => match value {
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(Op::Name(s.clone())),
             _ => Err(FlowError::bad_request(
-                "1400-400",
+                "1402-400",
                 "`/name` must be set to a non-empty string",
             )),
         },
@@ -100,17 +109,19 @@ fn parse_one(op: &Value) -> Result<Op, FlowError> {
             "1455-400",
             "`/name` is required and cannot be removed",
         )),
-        ("/description", Kind::Set) => match value {
-            Some(Value::String(s)) => Ok(Op::Description(Some(s.clone()))),
-            Some(Value::Null) => Ok(Op::Description(None)),
+        ("/description", Kind::Add | Kind::Replace) => match value {
+            Some(Value::String(s)) => Ok(Op::Description {
+                value: s.clone(),
+                must_exist: kind == Kind::Replace,
+            }),
             _ => Err(FlowError::bad_request(
-                "1400-400",
+                "1402-400",
                 "`/description` must be set to a string",
             )),
         },
-        ("/description", Kind::Remove) => Ok(Op::Description(None)),
-        ("/auth/params", Kind::Set) => match value {
-            Some(params) => store::check_auth_params(params).map(Op::AuthParams),
+        ("/description", Kind::Remove) => Ok(Op::RemoveDescription),
+        ("/auth/params", Kind::Add | Kind::Replace) => match value {
+            Some(params) => validate::check_auth_params(params).map(Op::AuthParams),
             None => Err(FlowError::bad_request(
                 "1406-400",
                 "`/auth/params` needs a `value`",
@@ -133,10 +144,28 @@ pub(crate) fn apply(conn: &Conn, ops: Vec<Op>) -> Result<Fields, FlowError> {
         auth_spec_name: conn.auth_spec_name.clone(),
         auth_params: conn.auth_params.clone(),
     };
+    let missing = |op: &str| {
+        FlowError::bad_request(
+            "1455-400",
+            format!(
+                "cannot `{op}` `/description`: the connection has no description; use `add` to create it"
+            ),
+        )
+    };
     for op in ops {
         match op {
             Op::Name(name) => fields.name = name,
-            Op::Description(description) => fields.description = description,
+            Op::Description { value, must_exist } => {
+                if must_exist && fields.description.is_none() {
+                    return Err(missing("replace"));
+                }
+                fields.description = Some(value);
+            }
+            Op::RemoveDescription => {
+                if fields.description.take().is_none() {
+                    return Err(missing("remove"));
+                }
+            }
             Op::AuthParams(params) => fields.auth_params = params,
         }
     }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use axum::response::Response;
 use serde::Serialize;
 
 /// The kind of route a request hit.
@@ -46,8 +47,54 @@ impl Route {
         }
     }
 
-    pub(crate) fn is_write(self) -> bool {
-        matches!(self, Route::Create | Route::Patch | Route::Delete)
+    /// The kind of a request from its method and the route pattern it matched.
+    pub(crate) fn of(method: &str, pattern: Option<&str>) -> Route {
+        let Some(pattern) = pattern else {
+            return Route::Other;
+        };
+        let pattern = pattern.strip_suffix('/').unwrap_or(pattern);
+        if pattern == crate::app::TOKEN_PATH {
+            return Route::Token;
+        }
+        if pattern == crate::app::TABLE_PATH {
+            return Route::Table;
+        }
+        let Some(rest) = pattern.strip_prefix(crate::app::FLOW_BASE) else {
+            return Route::Other;
+        };
+        match (method, rest) {
+            ("GET", "/connections") => Route::List,
+            ("POST", "/connections") => Route::Create,
+            ("GET", "/connections/{id}") => Route::Get,
+            ("PATCH", "/connections/{id}") => Route::Patch,
+            ("DELETE", "/connections/{id}") => Route::Delete,
+            ("GET", "/connections/{id}/test") => Route::Test,
+            _ => Route::Other,
+        }
+    }
+}
+
+/// What handlers and middleware tell the stats about an answer, carried in its extensions.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct Marks {
+    /// A create, patch or delete was carried out.
+    pub(crate) wrote: bool,
+    /// The fail rate answered `1103-503`.
+    pub(crate) injected_failure: bool,
+    /// The rate limit answered `1102-500` (`--overload-500`).
+    pub(crate) overloaded: bool,
+    /// The ambiguous fault withheld the answer.
+    pub(crate) dropped: bool,
+}
+
+/// Sets marks on an answer.
+pub(crate) fn mark(response: &mut Response, set: impl FnOnce(&mut Marks)) {
+    let extensions = response.extensions_mut();
+    if extensions.get::<Marks>().is_none() {
+        extensions.insert(Marks::default());
+    }
+    if let Some(marks) = extensions.get_mut::<Marks>() {
+        set(marks);
     }
 }
 
@@ -57,8 +104,7 @@ pub(crate) struct Outcome<'a> {
     pub(crate) route: Route,
     /// The status, or `dropped`.
     pub(crate) status: &'a str,
-    pub(crate) wrote: bool,
-    pub(crate) injected_failure: bool,
+    pub(crate) marks: Marks,
 }
 
 #[derive(Default, Serialize, Clone)]
@@ -71,6 +117,7 @@ struct Counts {
     writes: u64,
     rate_limited: u64,
     injected_failures: u64,
+    overloaded: u64,
     dropped: u64,
     tokens_issued: u64,
 }
@@ -106,19 +153,21 @@ impl Stats {
             c.by_route_status.entry(outcome.route.name()).or_default(),
             outcome.status,
         );
-        c.writes += u64::from(outcome.wrote);
+        c.writes += u64::from(outcome.marks.wrote);
         c.rate_limited += u64::from(outcome.status == "429");
-        c.injected_failures += u64::from(outcome.injected_failure);
+        c.injected_failures += u64::from(outcome.marks.injected_failure);
+        c.overloaded += u64::from(outcome.marks.overloaded);
         c.dropped += u64::from(outcome.status == "dropped");
         c.tokens_issued += u64::from(outcome.route == Route::Token && outcome.status == "200");
     }
 
     /// The JSON of `GET /_emulator/stats`.
-    pub(crate) fn snapshot(&self, connections: usize) -> serde_json::Value {
+    pub(crate) fn snapshot(&self, connections: usize, tokens_live: usize) -> serde_json::Value {
         let counts = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut value = serde_json::to_value(counts).unwrap_or_default();
         if let Some(map) = value.as_object_mut() {
             map.insert("connections".to_owned(), connections.into());
+            map.insert("tokens_live".to_owned(), tokens_live.into());
         }
         value
     }

@@ -10,8 +10,13 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::json;
 
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+
 use crate::Config;
-use crate::reply;
+use crate::app::App;
+use crate::error;
 
 /// How far `x-ms-date` may be from the emulator's clock, either way (Azure's limit).
 pub(crate) const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -35,11 +40,18 @@ pub(crate) fn valid_account_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// `/{account}/Tables`, any method; the body is never read.
+pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
+    let account = account_of(parts.uri.path()).unwrap_or_default();
+    answer(&app.config, &parts, account, &error::request_id())
+}
+
 /// Answers a request to `/{account}/Tables`.
 pub(crate) fn answer(config: &Config, parts: &Parts, account: &str, request_id: &str) -> Response {
     match check(config, parts, account, SystemTime::now()) {
         Ok(()) => {
-            let mut response = reply::json(StatusCode::OK, &json!({ "value": [] }));
+            let mut response = error::json(StatusCode::OK, &json!({ "value": [] }));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json;odata=nometadata"),
@@ -106,7 +118,7 @@ impl Refusal {
                 },
             },
         });
-        let mut response = reply::json(status, &body);
+        let mut response = error::json(status, &body);
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json;odata=nometadata"),

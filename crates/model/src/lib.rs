@@ -16,8 +16,10 @@ pub mod ownership;
 pub mod plan;
 pub mod render;
 pub mod report;
+pub mod schema;
 pub mod secret;
 pub mod sharedkey;
+pub mod url_policy;
 pub mod wire;
 
 pub use desired::DesiredConnection;

@@ -16,6 +16,7 @@ pub use bounded::{MAX_MANIFEST_BYTES, MAX_NESTING, MAX_SECRET_BYTES};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::desired::DesiredConnection;
 pub use crate::diagnostic::{Diagnostic, Diagnostics, Location};
@@ -27,6 +28,11 @@ pub const DEFAULT_DESCRIPTION: &str = "Azure Table Storage connection";
 pub const DEFAULT_SANDBOXES: [&str; 1] = ["prod"];
 /// The concurrency when neither the manifest nor a flag sets one.
 pub const DEFAULT_CONCURRENCY: u32 = 8;
+/// How many connections a pruning apply may delete when neither the manifest
+/// (`defaults.max_deletes`) nor `--max-deletes` says.
+pub const DEFAULT_MAX_DELETES: u32 = 10;
+/// The highest `max_deletes` accepted.
+pub const MAX_MAX_DELETES: u32 = 1_000_000;
 /// The highest concurrency accepted.
 pub const MAX_CONCURRENCY: u32 = 256;
 /// The OAuth scopes requested when `[auth]` does not list any: the set the
@@ -45,6 +51,8 @@ pub const DEFAULT_SCOPES: [&str; 5] = [
 pub struct Overrides {
     /// `--concurrency`.
     pub concurrency: Option<u32>,
+    /// `--max-deletes`.
+    pub max_deletes: Option<u32>,
 }
 
 /// A loaded, valid manifest with every secret resolved.
@@ -52,12 +60,17 @@ pub struct Overrides {
 pub struct Manifest {
     /// The file it was loaded from.
     pub path: PathBuf,
+    /// `owner`: the set of connections this manifest manages (in each marker).
+    pub owner: Option<Arc<str>>,
     /// `[platform]`.
     pub platform: Platform,
     /// `[auth]`.
     pub auth: Auth,
     /// `defaults.concurrency` or `--concurrency`, else 8; within 1..=256.
     pub concurrency: u32,
+    /// `defaults.max_deletes` or `--max-deletes`, else 10: the most
+    /// connections one apply may delete.
+    pub max_deletes: u32,
     /// `[[accounts]]`, in file order.
     pub accounts: Vec<Account>,
     /// Warnings: literal secrets, secret files readable by group or others.
@@ -131,6 +144,7 @@ impl Manifest {
                             account.adopt,
                             index,
                         )
+                        .owned_by(self.owner.clone())
                     })
                 }),
         );

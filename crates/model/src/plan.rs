@@ -1,8 +1,9 @@
 //! The plan: a pure function of (desired, live) that says, per connection,
-//! what `apply` would do (the table is in `docs/`, "Plan semantics").
+//! what `apply` would do. See `docs/formats.md` and `docs/operations.md`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::connstr::{ConnectionString, DEFAULT_ENDPOINT_SUFFIX};
@@ -11,7 +12,7 @@ use crate::ownership::{self, Fingerprint};
 use crate::wire::{ATS_CONNECTION_SPEC_ID, Connection};
 
 /// What happens to one connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// Declared, absent: create it.
@@ -48,7 +49,7 @@ impl Action {
 }
 
 /// A field an update changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Field {
     /// The user's description text (or the ownership marker on adoption).
@@ -68,7 +69,7 @@ impl Field {
 }
 
 /// What an update changes, from what to what.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DiffField {
     /// The user's description text (without atsprov's marker).
@@ -100,7 +101,7 @@ impl DiffField {
 }
 
 /// One change of one field: `old` → `new` (`None` where there is no value).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Diff {
     /// Which field.
     pub field: DiffField,
@@ -167,7 +168,7 @@ pub struct Change {
 }
 
 /// How many changes of each action a plan holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Summary {
     /// Connections to create.
     pub create: usize,
@@ -198,7 +199,7 @@ impl Summary {
 }
 
 /// A sandbox whose live state could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct SandboxError {
     /// The sandbox.
     pub sandbox: String,
@@ -210,7 +211,7 @@ pub struct SandboxError {
 /// the manifest's desired state or the live connections changed since (a
 /// saved plan is carried out only when neither did). No secret goes in:
 /// credentials enter only through their fingerprints.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, JsonSchema)]
 pub struct Basis {
     /// SHA-256 of the desired state and the plan's options (prune, owner, sandboxes).
     pub manifest: String,

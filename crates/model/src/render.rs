@@ -4,31 +4,52 @@
 
 use std::fmt::Write as _;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::escape::{md_cell, md_code, terminal};
-use crate::plan::{Action, Basis, Change, Diff, Plan, SandboxError, Summary};
+use crate::plan::{Action, Basis, Change, Diff, Field, Plan, SandboxError, Summary};
 
 /// The schema tag of the JSON plan.
 pub const PLAN_SCHEMA: &str = "atsprov.plan/v1";
 
-#[derive(Serialize)]
-struct PlanJson<'a> {
+/// What `atsprov plan --format json` prints: the changes a plan holds, per
+/// sandbox and connection name, and the sandboxes that could not be read.
+#[derive(Serialize, JsonSchema)]
+#[schemars(title = "atsprov plan")]
+pub(crate) struct PlanJson<'a> {
+    /// Always `atsprov.plan/v1`; later versions of v1 only add fields.
+    #[schemars(extend("const" = PLAN_SCHEMA))]
     schema: &'static str,
+    /// What the plan was made from: digests of the desired state and the live
+    /// connections, so that a saved plan can be checked for staleness.
     basis: &'a Basis,
+    /// How many changes of each action.
     summary: Summary,
+    /// One row per declared connection and per live connection atsprov
+    /// manages, sorted by sandbox then name.
     changes: Vec<ChangeJson<'a>>,
+    /// Sandboxes whose live connections could not be read; their declared
+    /// connections are not in `changes`.
     errors: &'a [SandboxError],
 }
 
-#[derive(Serialize)]
+/// One row of the JSON plan.
+#[derive(Serialize, JsonSchema)]
 struct ChangeJson<'a> {
+    /// The sandbox.
     sandbox: &'a str,
+    /// The connection's name.
     name: &'a str,
+    /// What `apply` would do.
     action: Action,
+    /// The live connection's id, when there is exactly one.
     connection_id: Option<&'a str>,
-    fields: Vec<&'static str>,
+    /// For an update, the fields that change.
+    fields: Vec<Field>,
+    /// For an update, each change with its old and new value (never a secret).
     diff: &'a [Diff],
+    /// Why, in words a person can act on.
     reason: &'a str,
 }
 
@@ -46,7 +67,7 @@ pub fn plan_json(plan: &Plan) -> String {
                 name: &c.name,
                 action: c.action,
                 connection_id: c.connection_id.as_deref(),
-                fields: c.fields.iter().map(|f| f.as_str()).collect(),
+                fields: c.fields.clone(),
                 diff: &c.diff,
                 reason: &c.reason,
             })

@@ -4,16 +4,21 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::escape::md_cell;
 use crate::plan::{Action, place};
 
+mod item;
+
+pub use item::{ErrorKind, ItemError, ReportItem};
+
 /// The schema tag of the JSON report.
 pub const REPORT_SCHEMA: &str = "atsprov.report/v1";
 
 /// What became of one item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// Created.
@@ -54,30 +59,8 @@ impl Status {
     ];
 }
 
-/// One item of the report: one desired connection, or one orphan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReportItem {
-    /// The sandbox.
-    pub sandbox: String,
-    /// The connection's name.
-    pub name: String,
-    /// What the plan said; `None` when no plan could be made for the item
-    /// (its sandbox could not be read, or the API could not be used at all).
-    pub action: Option<Action>,
-    /// What happened.
-    pub status: Status,
-    /// The connection's id, when known.
-    pub connection_id: Option<String>,
-    /// Attempts made (0 when nothing was sent).
-    pub attempts: u32,
-    /// Time spent on this item, milliseconds.
-    pub duration_ms: u64,
-    /// Why it failed or was skipped; one line, never a secret.
-    pub error: Option<String>,
-}
-
 /// Counts per status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ReportSummary {
     /// Every item.
     pub total: usize,
@@ -126,10 +109,13 @@ impl ReportSummary {
     }
 }
 
-/// The whole report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What `apply --report FILE.json` writes: what became of every declared
+/// connection and every orphan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(title = "atsprov report")]
 pub struct Report {
-    /// Always [`REPORT_SCHEMA`].
+    /// Always `atsprov.report/v1`; later versions of v1 only add fields.
+    #[schemars(extend("const" = REPORT_SCHEMA))]
     pub schema: &'static str,
     /// RFC 3339, UTC, milliseconds.
     pub started_at: String,
@@ -234,7 +220,10 @@ impl Report {
                     status,
                     i.connection_id.as_deref().map(md_cell).unwrap_or_default(),
                     i.attempts,
-                    i.error.as_deref().map(md_cell).unwrap_or_default(),
+                    i.error
+                        .as_ref()
+                        .map(|e| md_cell(&e.to_string()))
+                        .unwrap_or_default(),
                 );
             }
             out.push('\n');
@@ -280,19 +269,23 @@ impl Report {
                     xml(&i.name),
                     seconds(i.duration_ms)
                 );
-                let error = i.error.as_deref().unwrap_or("");
+                let error = i
+                    .error
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
                 match i.status {
                     Status::Failed => {
                         let _ = write!(
                             out,
                             "<failure message=\"{}\" type=\"{}\">{}</failure>",
-                            xml(error),
-                            action_str(i.action),
-                            xml(error)
+                            xml(&error),
+                            i.error.as_ref().map_or("failed", |e| e.kind.as_str()),
+                            xml(&error)
                         );
                     }
                     Status::Skipped => {
-                        let _ = write!(out, "<skipped message=\"{}\"/>", xml(error));
+                        let _ = write!(out, "<skipped message=\"{}\"/>", xml(&error));
                     }
                     _ => {}
                 }
@@ -382,7 +375,10 @@ impl Report {
                     i.sandbox,
                     i.name,
                     action_str(i.action),
-                    i.error.as_deref().unwrap_or("")
+                    i.error
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
                 );
             }
         }
@@ -448,5 +444,50 @@ mod tests {
         for status in Status::ALL {
             assert!(s.count(status) >= 1);
         }
+    }
+
+    /// A report with a failed item whose error is known field by field, a
+    /// bare failure, and a skipped item, in every format.
+    #[test]
+    fn errors_read_well_in_every_format() {
+        let item = |name: &str, status, error: Option<ItemError>| ReportItem {
+            sandbox: "prod".into(),
+            name: name.into(),
+            action: Some(Action::Create),
+            status,
+            connection_id: None,
+            attempts: 2,
+            duration_ms: 1500,
+            error,
+        };
+        let api = ItemError {
+            http_status: Some(400),
+            code: Some("1445-400".into()),
+            request_id: Some("req-42".into()),
+            ..ItemError::new(ErrorKind::Api, "the connection | name is invalid")
+        };
+        let items = vec![
+            item("sales-eu", Status::Failed, Some(api)),
+            item(
+                "sales-us",
+                Status::Failed,
+                Some(ItemError::new(ErrorKind::Network, "connection refused")),
+            ),
+            item(
+                "sales-apac",
+                Status::Skipped,
+                Some(ItemError::new(
+                    ErrorKind::KeyCheck,
+                    "not applied: the key check failed",
+                )),
+            ),
+            item("sales-uk", Status::Created, None),
+        ];
+        let epoch = SystemTime::UNIX_EPOCH;
+        let report = Report::new(epoch, epoch + Duration::from_secs(3), false, false, items);
+        insta::assert_snapshot!("report-errors-text", report.to_text(Duration::from_secs(3)));
+        insta::assert_snapshot!("report-errors-markdown", report.to_markdown());
+        insta::assert_snapshot!("report-errors-junit", report.to_junit());
+        insta::assert_snapshot!("report-errors-json", report.to_json());
     }
 }

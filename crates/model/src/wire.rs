@@ -1,6 +1,6 @@
 //! The Flow Service and IMS wire types: what goes over HTTP, as the API spells it.
 //!
-//! Facts: `shared/api/FLOW-SERVICE.md`. Reads never carry credentials, so
+//! Facts: Adobe's Flow Service documentation (see `docs/real-aep.md`). Reads never carry credentials, so
 //! [`Connection`] has no `auth` field at all: whatever a server returns there
 //! is dropped at parse time and cannot leak through `Debug` or a report.
 
@@ -100,7 +100,6 @@ pub struct Connection {
     /// The connection id.
     pub id: String,
     /// The connection's name.
-    #[serde(default)]
     pub name: String,
     /// The description, ownership marker included when atsprov wrote it.
     #[serde(default)]
@@ -111,7 +110,6 @@ pub struct Connection {
     #[serde(default)]
     pub state: Option<String>,
     /// The etag, quotes included.
-    #[serde(default)]
     pub etag: String,
     /// Creation time, epoch milliseconds.
     #[serde(default)]
@@ -205,8 +203,7 @@ fn plain_from_auth<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PlainParts,
 /// The answer to `GET /connections` and `GET /connections/{id}`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ConnectionList {
-    /// One page of connections.
-    #[serde(default)]
+    /// One page of connections; required (an answer without it is not a list).
     pub items: Vec<Connection>,
     /// Paging links, when more pages follow.
     #[serde(default, rename = "_links")]
@@ -238,7 +235,8 @@ pub struct TestResult {
 /// One operation of a JSON Patch sent to `PATCH /connections/{id}`.
 #[derive(Debug, Clone)]
 pub enum PatchOp {
-    /// `replace /description`.
+    /// `add /description`: RFC 6902's `add` creates or overwrites, where
+    /// `replace` of a connection without a description is refused (`1455-400`).
     Description(String),
     /// `replace /auth/params` with a new connection string.
     Credentials(Secret),
@@ -248,13 +246,14 @@ impl Serialize for PatchOp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(Some(3))?;
-        map.serialize_entry("op", "replace")?;
         match self {
             PatchOp::Description(text) => {
+                map.serialize_entry("op", "add")?;
                 map.serialize_entry("path", "/description")?;
                 map.serialize_entry("value", text)?;
             }
             PatchOp::Credentials(connection_string) => {
+                map.serialize_entry("op", "replace")?;
                 map.serialize_entry("path", "/auth/params")?;
                 map.serialize_entry(
                     "value",
@@ -287,6 +286,9 @@ pub struct FlowErrorBody {
     /// The message.
     #[serde(default)]
     pub error_message: Option<String>,
+    /// RFC 7807's human-readable explanation; the only message in some answers.
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 impl FlowErrorBody {
@@ -326,8 +328,17 @@ pub struct TokenResponse {
     /// `bearer`.
     #[serde(default)]
     pub token_type: String,
-    /// Lifetime in seconds.
-    pub expires_in: u64,
+    /// Lifetime in seconds, as sent: any JSON number, saturated into an
+    /// `i64` (fractions dropped), so a hostile value cannot fail the parse or
+    /// overflow later. Callers clamp it to a sane range.
+    #[serde(deserialize_with = "saturating_seconds")]
+    pub expires_in: i64,
+}
+
+fn saturating_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let seconds = f64::deserialize(deserializer)?;
+    // `as` saturates at the bounds and maps NaN to 0.
+    Ok(seconds as i64)
 }
 
 impl fmt::Debug for TokenResponse {
@@ -364,7 +375,7 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!([
-                {"op": "replace", "path": "/description", "value": "d"},
+                {"op": "add", "path": "/description", "value": "d"},
                 {"op": "replace", "path": "/auth/params", "value": {"connectionString": "cs"}}
             ])
         );

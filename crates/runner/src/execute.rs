@@ -1,7 +1,7 @@
 //! Carrying out a plan: a queue of writes, workers under an adaptive bound,
 //! one collector that owns progress and the report items.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -9,14 +9,16 @@ use std::time::Instant;
 use atsprov_model::DesiredConnection;
 use atsprov_model::ownership;
 use atsprov_model::plan::{Action, Change, Field, Plan, diff_one};
-use atsprov_model::report::{ReportItem, Status};
+use atsprov_model::report::{ErrorKind, ItemError, ReportItem, Status};
 use atsprov_model::wire::{NewConnection, PatchOp};
-use atsprov_transport::{Client, ErrorKind};
+use atsprov_transport::{Client, ErrorKind as Transport};
 use futures::future::join_all;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
+use crate::error::from_transport;
 use crate::limiter::Limiter;
 use crate::progress::{Progress, ProgressMode};
+use crate::signals::Interrupt;
 
 /// How many times one item is tried when the answer is ambiguous or the etag stale.
 const MAX_ROUNDS: u32 = 4;
@@ -41,39 +43,40 @@ pub struct ApplyOutcome {
     pub lowest_concurrency: Option<usize>,
 }
 
-/// Ctrl-C presses seen so far: 1 stops starting new work, 2 aborts calls in flight.
-#[derive(Debug, Clone)]
-pub struct Interrupt(watch::Receiver<u32>);
-
-impl Interrupt {
-    /// An interrupt that is pressed through the returned sender (`send_modify(|n| *n += 1)`).
-    pub fn channel() -> (watch::Sender<u32>, Interrupt) {
-        let (tx, rx) = watch::channel(0);
-        (tx, Interrupt(rx))
-    }
-
-    /// Resolves at the first press.
-    pub async fn pressed(&self) {
-        self.wait_for(1).await;
-    }
-
-    fn presses(&self) -> u32 {
-        *self.0.borrow()
-    }
-
-    async fn wait_for(&self, presses: u32) {
-        let mut rx = self.0.clone();
-        if rx.wait_for(|n| *n >= presses).await.is_err() {
-            // The sender is gone: nobody can press any more.
-            std::future::pending::<()>().await;
-        }
-    }
+/// A plan, and the typed errors of the sandboxes that could not be read
+/// (their declared connections are items too, failed).
+#[derive(Debug, Clone, Default)]
+pub struct Planned {
+    /// The plan.
+    pub plan: Plan,
+    /// Why each unreadable sandbox (named in `plan.errors`) could not be read.
+    pub unreadable: BTreeMap<String, ItemError>,
 }
+
+/// What a caller sees of a run while it happens: the binary prints, tests
+/// press Ctrl-C at the moment they choose. Every method does nothing by default.
+pub trait Observer: Sync {
+    /// The key checks of `apply --verify`, before the plan.
+    fn key_checks(&self, _checks: &[crate::KeyCheck]) {}
+    /// The plan, once made (after the key-check hold-back).
+    fn planned(&self, _plan: &Plan) {}
+    /// No plan could be made: every declared connection fails with this.
+    fn stopped(&self, _error: &ItemError) {}
+    /// An item whose write is done (succeeded or failed).
+    fn item_done(&self, _item: &ReportItem) {}
+}
+
+/// An observer that looks away.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unobserved;
+
+impl Observer for Unobserved {}
 
 struct Ctx<'a> {
     client: &'a Client,
     plan: &'a Plan,
     desired: &'a [DesiredConnection],
+    observer: &'a dyn Observer,
     queue: Mutex<VecDeque<usize>>,
     limiter: Limiter,
     /// True once a second Ctrl-C aborted a call in flight.
@@ -83,73 +86,43 @@ struct Ctx<'a> {
 
 /// Report items for the rows that need no call: no-ops, conflicts, orphans,
 /// and declared connections of sandboxes that could not be read.
-fn settled_items(plan: &Plan, desired: &[DesiredConnection]) -> Vec<ReportItem> {
+fn settled_items(planned: &Planned, desired: &[DesiredConnection]) -> Vec<ReportItem> {
+    let plan = &planned.plan;
     let mut items = Vec::new();
     for change in &plan.changes {
-        let status = match change.action {
-            Action::NoOp => Status::Unchanged,
-            Action::Conflict | Action::Orphan => Status::Skipped,
+        let item = match change.action {
+            Action::NoOp => ReportItem::planned(change, Status::Unchanged),
+            Action::Conflict => {
+                ReportItem::skipped(change, ItemError::new(ErrorKind::Conflict, &change.reason))
+            }
+            Action::Orphan => {
+                ReportItem::skipped(change, ItemError::new(ErrorKind::Orphan, &change.reason))
+            }
             Action::Create | Action::Update | Action::Delete => continue,
         };
-        let error = (status == Status::Skipped).then(|| change.reason.clone());
-        items.push(item(
-            change,
-            status,
-            change.connection_id.clone(),
-            0,
-            0,
-            error,
-        ));
+        items.push(item);
     }
     for failed in &plan.errors {
+        let error = planned
+            .unreadable
+            .get(&failed.sandbox)
+            .cloned()
+            .unwrap_or_else(|| ItemError::new(ErrorKind::Api, &failed.error));
         for want in desired.iter().filter(|d| d.sandbox == failed.sandbox) {
-            items.push(ReportItem {
-                sandbox: want.sandbox.clone(),
-                name: want.name.clone(),
-                action: None,
-                status: Status::Failed,
-                connection_id: None,
-                attempts: 0,
-                duration_ms: 0,
-                error: Some(failed.error.clone()),
-            });
+            items.push(ReportItem::unplanned(want, Status::Failed, error.clone()));
         }
     }
     items
 }
 
-fn item(
-    change: &Change,
-    status: Status,
-    connection_id: Option<String>,
-    attempts: u32,
-    duration_ms: u64,
-    error: Option<String>,
-) -> ReportItem {
-    ReportItem {
-        sandbox: change.sandbox.clone(),
-        name: change.name.clone(),
-        action: Some(change.action),
-        status,
-        connection_id,
-        attempts,
-        duration_ms,
-        error,
-    }
-}
-
 /// The items of `apply --dry-run`: what `apply` would do, with every write skipped.
-pub fn dry_run_items(plan: &Plan, desired: &[DesiredConnection]) -> Vec<ReportItem> {
-    let mut items = settled_items(plan, desired);
-    for change in plan.changes.iter().filter(|c| c.action.is_change()) {
+pub fn dry_run_items(planned: &Planned, desired: &[DesiredConnection]) -> Vec<ReportItem> {
+    let mut items = settled_items(planned, desired);
+    for change in planned.plan.changes.iter().filter(|c| c.action.is_change()) {
         let note = format!("dry run: would {}", change.action.as_str());
-        items.push(item(
+        items.push(ReportItem::skipped(
             change,
-            Status::Skipped,
-            change.connection_id.clone(),
-            0,
-            0,
-            Some(note),
+            ItemError::new(ErrorKind::DryRun, note),
         ));
     }
     items
@@ -161,12 +134,14 @@ pub fn dry_run_items(plan: &Plan, desired: &[DesiredConnection]) -> Vec<ReportIt
 /// of a sandbox that could not be read, comes back exactly once.
 pub async fn apply(
     client: &Client,
-    plan: &Plan,
+    planned: &Planned,
     desired: &[DesiredConnection],
     options: ApplyOptions,
+    observer: &dyn Observer,
     interrupt: Interrupt,
 ) -> ApplyOutcome {
-    let mut items = settled_items(plan, desired);
+    let plan = &planned.plan;
+    let mut items = settled_items(planned, desired);
     let work: VecDeque<usize> = plan
         .changes
         .iter()
@@ -188,6 +163,7 @@ pub async fn apply(
         client,
         plan,
         desired,
+        observer,
         queue: Mutex::new(work),
         limiter: Limiter::new(workers, client.stats().throttled),
         aborted: AtomicBool::new(false),
@@ -215,6 +191,7 @@ pub async fn apply(
         let mut done = Vec::new();
         while let Some(result) = rx.recv().await {
             progress.record(&result.sandbox, result.status);
+            ctx.observer.item_done(&result);
             done.push(result);
         }
         done
@@ -227,15 +204,12 @@ pub async fn apply(
     // A Ctrl-C that came when every item had already started is no interruption.
     let interrupted = !left.is_empty() || ctx.aborted.load(Ordering::SeqCst);
     for index in left {
-        let change = &plan.changes[index];
-        let note = "not started: the run was interrupted; run `apply` again to finish".to_owned();
-        items.push(item(
-            change,
-            Status::Skipped,
-            change.connection_id.clone(),
-            0,
-            0,
-            Some(note),
+        items.push(ReportItem::skipped(
+            &plan.changes[index],
+            ItemError::new(
+                ErrorKind::Interrupted,
+                "not started: the run was interrupted; run `apply` again to finish",
+            ),
         ));
     }
     ApplyOutcome {
@@ -264,24 +238,21 @@ async fn worker(ctx: &Ctx<'_>, slot: usize, tx: mpsc::UnboundedSender<ReportItem
             outcome = run_one(ctx, change, &mut attempts) => outcome,
             () = ctx.interrupt.wait_for(2) => {
                 ctx.aborted.store(true, Ordering::SeqCst);
-                Err("aborted by a second Ctrl-C while the call was in flight; the next run will find out what happened".to_owned())
+                Err(ItemError::new(
+                    ErrorKind::Interrupted,
+                    "aborted by a second interrupt while the call was in flight; the next run will find out what happened",
+                ))
             }
         };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let result = match outcome {
-            Ok((status, id)) => item(change, status, id, attempts, duration_ms, None),
+            Ok((status, id)) => ReportItem::planned(change, status).with_id(id),
             Err(error) => {
                 tracing::error!(sandbox = %change.sandbox, name = %change.name, "{} failed: {error}", change.action.as_str());
-                item(
-                    change,
-                    Status::Failed,
-                    change.connection_id.clone(),
-                    attempts,
-                    duration_ms,
-                    Some(error),
-                )
+                ReportItem::planned(change, Status::Failed).with_error(error)
             }
-        };
+        }
+        .timed(attempts, duration_ms);
         ctx.limiter.observe(
             ctx.client.stats().throttled,
             result.status != Status::Failed,
@@ -292,7 +263,7 @@ async fn worker(ctx: &Ctx<'_>, slot: usize, tx: mpsc::UnboundedSender<ReportItem
     }
 }
 
-type ItemResult = Result<(Status, Option<String>), String>;
+type ItemResult = Result<(Status, Option<String>), ItemError>;
 
 async fn run_one(ctx: &Ctx<'_>, change: &Change, attempts: &mut u32) -> ItemResult {
     match change.action {
@@ -306,16 +277,11 @@ async fn run_one(ctx: &Ctx<'_>, change: &Change, attempts: &mut u32) -> ItemResu
 fn desired_of<'a>(
     ctx: &'a Ctx<'_>,
     change: &Change,
-) -> Result<(usize, &'a DesiredConnection), String> {
+) -> Result<(usize, &'a DesiredConnection), ItemError> {
     change
         .desired
         .and_then(|i| ctx.desired.get(i).map(|d| (i, d)))
-        .ok_or_else(|| {
-            format!(
-                "internal error: `{}` has no declared connection",
-                change.name
-            )
-        })
+        .ok_or_else(|| internal(format!("`{}` has no declared connection", change.name)))
 }
 
 async fn create(ctx: &Ctx<'_>, change: &Change, attempts: &mut u32) -> ItemResult {
@@ -329,7 +295,7 @@ async fn create(ctx: &Ctx<'_>, change: &Change, attempts: &mut u32) -> ItemResul
         *attempts += 1;
         match ctx.client.create_connection(&want.sandbox, &body).await {
             Ok(written) => return Ok((Status::Created, Some(written.id))),
-            Err(err) if err.kind() == ErrorKind::Ambiguous => {
+            Err(err) if err.kind() == Transport::Ambiguous => {
                 tracing::info!(
                     sandbox = %want.sandbox,
                     name = %want.name,
@@ -338,25 +304,31 @@ async fn create(ctx: &Ctx<'_>, change: &Change, attempts: &mut u32) -> ItemResul
                 match find_ours(ctx, want).await {
                     Ok(Some(id)) => return Ok((Status::Created, Some(id))),
                     Ok(None) => continue,
-                    Err(look) => return Err(format!("{err}; then looking for it failed: {look}")),
+                    Err(look) => {
+                        return Err(look.context(
+                            "the create may have gone through, and looking for it failed",
+                        ));
+                    }
                 }
             }
-            Err(err) => return Err(err.to_string()),
+            Err(err) => return Err(from_transport(&err)),
         }
     }
-    Err(format!(
-        "create of `{}` stayed ambiguous after {MAX_ROUNDS} attempts; run `apply` again (it finds the connection if it was made)",
-        want.name
+    Err(ItemError::new(
+        ErrorKind::Ambiguous,
+        format!(
+            "the create stayed ambiguous after {MAX_ROUNDS} attempts; run `apply` again (it finds the connection if it was made)"
+        ),
     ))
 }
 
 /// The id of a live connection with this name, atsprov's marker and the expected fingerprint.
-async fn find_ours(ctx: &Ctx<'_>, want: &DesiredConnection) -> Result<Option<String>, String> {
+async fn find_ours(ctx: &Ctx<'_>, want: &DesiredConnection) -> Result<Option<String>, ItemError> {
     let found = ctx
         .client
         .list_connections_named(&want.sandbox, &want.name)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| from_transport(&e))?;
     Ok(found
         .into_iter()
         .find(|c| {
@@ -374,7 +346,7 @@ async fn update(ctx: &Ctx<'_>, change: &Change, attempts: &mut u32) -> ItemResul
     let id = change
         .connection_id
         .clone()
-        .ok_or_else(|| format!("internal error: update of `{}` without an id", change.name))?;
+        .ok_or_else(|| internal(format!("update of `{}` without an id", change.name)))?;
     let mut etag = change.etag.clone().unwrap_or_default();
     let mut fields = change.fields.clone();
     while *attempts < MAX_ROUNDS {
@@ -393,18 +365,19 @@ async fn update(ctx: &Ctx<'_>, change: &Change, attempts: &mut u32) -> ItemResul
             Err(err)
                 if matches!(
                     err.kind(),
-                    ErrorKind::PreconditionFailed | ErrorKind::Ambiguous
+                    Transport::PreconditionFailed | Transport::Ambiguous
                 ) =>
             {
                 tracing::info!(sandbox = %want.sandbox, name = %want.name, "{err}; reading it again");
                 let live = match ctx.client.get_connection(&want.sandbox, &id).await {
                     Ok(live) => live,
-                    Err(e) if e.kind() == ErrorKind::NotFound => {
-                        return Err(format!(
-                            "`{id}` was deleted while applying; the next run creates it again"
-                        ));
+                    Err(e) if e.kind() == Transport::NotFound => return Err(deleted(&id)),
+                    Err(e) => {
+                        return Err(from_transport(&e).context(format_args!(
+                            "{}; then reading it again failed",
+                            err.message()
+                        )));
                     }
-                    Err(e) => return Err(format!("{err}; then reading it again failed: {e}")),
                 };
                 let again = diff_one(index, want, &[&live]);
                 match again.action {
@@ -414,24 +387,23 @@ async fn update(ctx: &Ctx<'_>, change: &Change, attempts: &mut u32) -> ItemResul
                         fields = again.fields;
                     }
                     _ => {
-                        return Err(format!(
-                            "changed by someone else while applying: {}",
-                            again.reason
+                        return Err(ItemError::new(
+                            ErrorKind::Conflict,
+                            format!("changed by someone else while applying: {}", again.reason),
                         ));
                     }
                 }
             }
-            Err(err) if err.kind() == ErrorKind::NotFound => {
-                return Err(format!(
-                    "`{id}` was deleted while applying; the next run creates it again"
-                ));
-            }
-            Err(err) => return Err(err.to_string()),
+            Err(err) if err.kind() == Transport::NotFound => return Err(deleted(&id)),
+            Err(err) => return Err(from_transport(&err)),
         }
     }
-    Err(format!(
-        "`{}` kept changing under us (stale etag {MAX_ROUNDS} times); run `apply` again",
-        want.name
+    Err(ItemError::new(
+        ErrorKind::Conflict,
+        format!(
+            "`{}` kept changing under us (stale etag {MAX_ROUNDS} times); run `apply` again",
+            want.name
+        ),
     ))
 }
 
@@ -439,13 +411,24 @@ async fn delete(ctx: &Ctx<'_>, change: &Change, attempts: &mut u32) -> ItemResul
     let id = change
         .connection_id
         .clone()
-        .ok_or_else(|| format!("internal error: delete of `{}` without an id", change.name))?;
+        .ok_or_else(|| internal(format!("delete of `{}` without an id", change.name)))?;
     *attempts += 1;
     // The transport retries a DELETE whose answer was lost; a replay then
     // finds the connection gone, which is what we wanted.
     match ctx.client.delete_connection(&change.sandbox, &id).await {
         Ok(()) => Ok((Status::Deleted, Some(id))),
-        Err(err) if err.kind() == ErrorKind::NotFound => Ok((Status::Deleted, Some(id))),
-        Err(err) => Err(err.to_string()),
+        Err(err) if err.kind() == Transport::NotFound => Ok((Status::Deleted, Some(id))),
+        Err(err) => Err(from_transport(&err)),
     }
+}
+
+fn deleted(id: &str) -> ItemError {
+    ItemError::new(
+        ErrorKind::Conflict,
+        format!("`{id}` was deleted while applying; the next run creates it again"),
+    )
+}
+
+fn internal(message: String) -> ItemError {
+    ItemError::new(ErrorKind::Internal, format!("internal error: {message}"))
 }

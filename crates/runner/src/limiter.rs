@@ -1,5 +1,5 @@
 //! An adaptive concurrency bound (AIMD): it halves when the API pushes back
-//! (429 or 503 answers seen by the transport) and grows by one after a
+//! (congestion answers seen by the transport: 429, 500, 502, 503, 504) and grows by one after a
 //! bound's worth of calls without push-back, up to the configured maximum.
 
 use std::sync::Mutex;

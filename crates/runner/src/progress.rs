@@ -29,17 +29,23 @@ static ACTIVE_BARS: Mutex<Option<MultiProgress>> = Mutex::new(None);
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogWriter;
 
+/// A log line that cannot be written (`2>/dev/full`, a closed pipe) is
+/// dropped silently: logging must never stop or crash a run.
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let bars = ACTIVE_BARS.lock().map(|b| b.clone()).unwrap_or(None);
-        match bars {
-            Some(bars) => bars.suspend(|| io::stderr().lock().write(buf)),
-            None => io::stderr().lock().write(buf),
-        }
+        let write = || io::stderr().lock().write_all(buf);
+        // The error has nowhere to go: stderr is where it would be said.
+        let _ = match bars {
+            Some(bars) => bars.suspend(write),
+            None => write(),
+        };
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        io::stderr().flush()
+        let _ = io::stderr().flush();
+        Ok(())
     }
 }
 

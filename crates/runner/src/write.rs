@@ -1,5 +1,6 @@
-//! Writing reports and plans to files, atomically: a temp file beside the
-//! target, then a rename, so a crash never leaves half a report.
+//! Writing reports and plans to files, atomically: an exclusive temp file
+//! with an unpredictable name beside the target, then a rename, so a crash
+//! never leaves half a report; special files (FIFOs, devices) are written in place.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -38,31 +39,56 @@ pub struct WriteError {
     source: std::io::Error,
 }
 
-/// Writes `text` to `path` through a temp file in the same directory and a rename.
+/// Writes `text` to `path` so that a crash never leaves half a file.
+///
+/// A regular file (or none) is replaced atomically: the text goes to a temp
+/// file with an unpredictable name, created exclusively in the target's
+/// folder (a link planted there is never followed), then renamed over the
+/// target. A target that is a symlink to a regular file has the file it
+/// points to replaced, and stays a link. A target that exists and is not a
+/// regular file (a FIFO, a device, `/dev/stdout`) is written in place, never
+/// replaced.
 pub fn write_atomically(path: &Path, text: &str) -> Result<(), WriteError> {
     let fail = |source| WriteError {
         path: path.to_owned(),
         source,
     };
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() && !meta.is_dir() => write_in_place(path, text).map_err(fail),
+        Ok(meta) if meta.is_file() && is_symlink(path) => {
+            let real = std::fs::canonicalize(path).map_err(fail)?;
+            replace(&real, text).map_err(fail)
+        }
+        _ => replace(path, text).map_err(fail),
+    }
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Writes into an existing special file (FIFO, device) without replacing it.
+fn write_in_place(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.flush()
+}
+
+/// A temp file beside `path`, then a rename over it.
+fn replace(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(fail)
+    let mut file = tempfile::Builder::new()
+        .prefix(".atsprov-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)?;
+    file.write_all(text.as_bytes())?;
+    file.as_file().sync_all()?;
+    // On failure the temp file is removed when `persist`'s error is dropped.
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Writes a report in a format.
@@ -89,6 +115,41 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let err = write_atomically(&dir.path().join("missing/r.json"), "x").unwrap_err();
         assert!(err.to_string().contains("missing/r.json"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_at_the_old_temp_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let path = dir.path().join("r.json");
+        let old_name = dir
+            .path()
+            .join(format!(".r.json.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &old_name).unwrap();
+        write_atomically(&path, "report").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "report");
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_target_keeps_its_link_and_the_file_it_points_to_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.json");
+        std::fs::write(&real, "old").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomically(&link, "new").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
     }
 
     #[test]

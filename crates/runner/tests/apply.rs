@@ -1,25 +1,35 @@
 //! The runner against the in-process emulator: the retry paths a nightly run
-//! depends on, driven deterministically.
+//! depends on, driven deterministically, and the exactly-once invariant:
+//! every declared connection and every orphan appears once in the outcome,
+//! whatever failed or was interrupted.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use atsprov_emulator::{Config, RunningEmulator};
-use atsprov_model::plan::{Action, Plan, plan};
-use atsprov_model::report::Status;
+use atsprov_model::manifest::{self, Auth, Manifest, Overrides};
+use atsprov_model::plan::{Action, Options};
+use atsprov_model::report::{ErrorKind, Report, ReportItem, Status};
 use atsprov_model::wire::PatchOp;
 use atsprov_model::{DesiredConnection, Secret};
-use atsprov_runner::{ApplyOptions, Interrupt, ProgressMode, apply, read_live};
-use atsprov_transport::{AuthConfig, Client, ClientConfig};
+use atsprov_runner::{
+    ApplyOptions, ApplyResult, ApplyRun, Interrupt, Observer, Planned, ProgressMode, Unobserved,
+    apply, make_plan,
+};
+use atsprov_transport::{Client, ClientConfig};
+use tokio::sync::watch;
 
 const ORG: &str = "RUNNER0123456789ABCDEF01@AdobeOrg";
+const KEY: &str = "a2V5LW9uZS0wMTIzNDU2Nzg5LW1hdGVyaWFs";
+const OTHER_KEY: &str = "a2V5LXR3by0wMTIzNDU2Nzg5LW1hdGVyaWFs";
 
 fn client(emu: &RunningEmulator, api_key: &str) -> Client {
     let config = ClientConfig::new(
         emu.flow_url().parse().unwrap(),
         ORG,
         api_key,
-        AuthConfig::ClientCredentials {
+        Auth::ClientCredentials {
             token_url: emu.token_url().parse().unwrap(),
             client_secret: Secret::new("runner-test-secret"),
             scopes: vec!["openid".into()],
@@ -47,10 +57,15 @@ fn desired(names: &[&str], key: &str) -> Vec<DesiredConnection> {
         .collect()
 }
 
-async fn plan_for(client: &Client, want: &[DesiredConnection]) -> Plan {
-    let (live, errors) = read_live(client, &["prod".to_owned()]).await;
-    assert!(errors.is_empty(), "{errors:?}");
-    plan(want, &live, errors, atsprov_model::plan::Options::default())
+async fn plan_for(client: &Client, want: &[DesiredConnection]) -> Planned {
+    let sandboxes = ["prod".to_owned()];
+    let options = Options {
+        sandboxes: &sandboxes,
+        ..Options::default()
+    };
+    let planned = make_plan(client, want, options).await.unwrap();
+    assert!(planned.plan.errors.is_empty(), "{:?}", planned.plan.errors);
+    planned
 }
 
 fn options() -> ApplyOptions {
@@ -67,15 +82,15 @@ async fn a_stale_etag_is_read_again_rediffed_and_retried() {
     let first = desired(&["sales"], "b2xk");
     let p = plan_for(&ours, &first).await;
     let (_tx, never) = Interrupt::channel();
-    let done = apply(&ours, &p, &first, options(), never.clone()).await;
+    let done = apply(&ours, &p, &first, options(), &Unobserved, never.clone()).await;
     assert_eq!(done.items[0].status, Status::Created);
 
     // Rotate the key and plan; then someone else edits the connection, so the
     // etag in the plan is stale by the time apply runs.
     let rotated = desired(&["sales"], "bmV3");
     let p = plan_for(&ours, &rotated).await;
-    assert_eq!(p.changes[0].action, Action::Update);
-    let id = p.changes[0].connection_id.clone().unwrap();
+    assert_eq!(p.plan.changes[0].action, Action::Update);
+    let id = p.plan.changes[0].connection_id.clone().unwrap();
     let other = client(&emu, "someone-else");
     let live = other.get_connection("prod", &id).await.unwrap();
     let edited = format!("Edited: {}", live.description.clone().unwrap_or_default());
@@ -84,13 +99,13 @@ async fn a_stale_etag_is_read_again_rediffed_and_retried() {
         .await
         .unwrap();
 
-    let done = apply(&ours, &p, &rotated, options(), never).await;
+    let done = apply(&ours, &p, &rotated, options(), &Unobserved, never).await;
     let item = &done.items[0];
     assert_eq!(item.status, Status::Updated, "{item:?}");
     assert_eq!(item.attempts, 2, "one 412, then a fresh etag");
     let p = plan_for(&ours, &rotated).await;
     assert_eq!(
-        p.changes[0].action,
+        p.plan.changes[0].action,
         Action::NoOp,
         "the rotated key is in place"
     );
@@ -111,7 +126,7 @@ async fn ambiguous_creates_are_looked_up_not_duplicated() {
     let want = desired(&["a", "b", "c", "d", "e"], "a2V5");
     let p = plan_for(&ours, &want).await;
     let (_tx, never) = Interrupt::channel();
-    let done = apply(&ours, &p, &want, options(), never).await;
+    let done = apply(&ours, &p, &want, options(), &Unobserved, never).await;
     assert!(
         done.items.iter().all(|i| i.status == Status::Created),
         "{:?}",
@@ -152,19 +167,359 @@ async fn the_bound_shrinks_when_the_api_pushes_back() {
     let want = desired(&refs, "a2V5");
     let p = plan_for(&ours, &want).await;
     let (_tx, never) = Interrupt::channel();
-    let done = apply(
-        &ours,
-        &p,
-        &want,
-        ApplyOptions {
-            concurrency: 16,
-            progress: ProgressMode::Hidden,
-        },
-        never,
-    )
-    .await;
+    let options = ApplyOptions {
+        concurrency: 16,
+        progress: ProgressMode::Hidden,
+    };
+    let done = apply(&ours, &p, &want, options, &Unobserved, never).await;
     assert!(done.items.iter().all(|i| i.status == Status::Created));
     let lowest = done.lowest_concurrency.expect("429s lowered the bound");
     assert!(lowest < 16, "{lowest}");
     emu.shutdown().await;
+}
+
+// ---- whole runs, and the exactly-once invariant ----
+
+/// An account of a test manifest: its name, key, and whether its key is
+/// checked against the emulator's Table endpoint.
+struct Acct {
+    name: String,
+    key: &'static str,
+    table: bool,
+}
+
+fn accts(prefix: &str, n: usize) -> Vec<Acct> {
+    (0..n)
+        .map(|i| Acct {
+            name: format!("{prefix}-{i:02}"),
+            key: KEY,
+            table: false,
+        })
+        .collect()
+}
+
+fn account_name(name: &str) -> String {
+    name.chars().filter(char::is_ascii_alphanumeric).collect()
+}
+
+/// A manifest for the emulator, loaded as the binary loads it.
+fn manifest(dir: &Path, emu: &RunningEmulator, sandboxes: &[&str], accounts: &[Acct]) -> Manifest {
+    let list = |items: &[&str]| {
+        items
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut text = format!(
+        "[platform]\nendpoint = \"{}\"\norg_id = \"{ORG}\"\napi_key = \"atsprov-runner\"\n\n\
+         [auth]\ntoken_url = \"{}\"\nclient_secret = \"runner-test-secret\"\n\n\
+         [defaults]\nsandboxes = [{}]\ndescription = \"Runner tables\"\n",
+        emu.flow_url(),
+        emu.token_url(),
+        list(sandboxes)
+    );
+    for a in accounts {
+        let account = account_name(&a.name);
+        text.push_str(&format!(
+            "\n[[accounts]]\nname = \"{}\"\naccount_name = \"{account}\"\naccount_key = \"{}\"\n",
+            a.name, a.key
+        ));
+        if a.table {
+            text.push_str(&format!(
+                "table_endpoint = \"{}\"\n",
+                emu.table_url(&account)
+            ));
+        }
+    }
+    let path = dir.join("manifest.toml");
+    std::fs::write(&path, text).unwrap();
+    manifest::load(&path, &Overrides::default()).unwrap()
+}
+
+/// Runs a whole `apply` of a manifest, as the binary does.
+async fn run_apply(
+    client: &Client,
+    manifest: &Manifest,
+    prune: bool,
+    verify: bool,
+    observer: &dyn Observer,
+    interrupt: Interrupt,
+) -> ApplyResult {
+    let desired = manifest.desired();
+    let sandboxes = manifest.sandboxes();
+    ApplyRun {
+        client,
+        manifest,
+        desired: &desired,
+        sandboxes: &sandboxes,
+        prune,
+        owner: None,
+        verify,
+        dry_run: false,
+        options: ApplyOptions {
+            concurrency: 4,
+            progress: ProgressMode::Hidden,
+        },
+    }
+    .run(observer, interrupt)
+    .await
+}
+
+/// Asserts that the report holds each declared connection of `manifest` and
+/// each of `orphans` (sandbox, name) exactly once, and nothing else.
+fn assert_exactly_once(report: &Report, manifest: &Manifest, orphans: &[(&str, &str)]) {
+    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for item in &report.items {
+        *seen
+            .entry((item.sandbox.clone(), item.name.clone()))
+            .or_default() += 1;
+    }
+    let mut want: BTreeMap<(String, String), usize> = manifest
+        .desired()
+        .iter()
+        .map(|d| ((d.sandbox.clone(), d.name.clone()), 1))
+        .collect();
+    for (sandbox, name) in orphans {
+        want.insert(((*sandbox).to_owned(), (*name).to_owned()), 1);
+    }
+    assert_eq!(seen, want, "every item exactly once: {:#?}", report.items);
+    assert_eq!(report.summary.total, report.items.len());
+}
+
+fn kinds(items: &[ReportItem], status: Status) -> Vec<ErrorKind> {
+    items
+        .iter()
+        .filter(|i| i.status == status)
+        .map(|i| i.error.as_ref().expect("a reason").kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn under_faults_every_item_and_orphan_appears_once() {
+    let emu = atsprov_emulator::start(Config {
+        fail_rate: 0.3,
+        ambiguous_rate: 0.2,
+        seed: Some(7),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = client(&emu, "atsprov-runner");
+    let (_tx, never) = Interrupt::channel();
+    // A first run makes `old-*`; a second manifest drops them (orphans) and
+    // declares new ones, all under faults.
+    let first = manifest(dir.path(), &emu, &["dev", "prod"], &accts("old", 2));
+    let mut result = run_apply(&ours, &first, false, false, &Unobserved, never.clone()).await;
+    for _ in 0..5 {
+        if result.report.summary.failed == 0 {
+            break;
+        }
+        result = run_apply(&ours, &first, false, false, &Unobserved, never.clone()).await;
+    }
+    assert_eq!(
+        result.report.summary.failed, 0,
+        "{:#?}",
+        result.report.items
+    );
+
+    let second = manifest(dir.path(), &emu, &["dev", "prod"], &accts("new", 12));
+    let orphans = [
+        ("dev", "old-00"),
+        ("dev", "old-01"),
+        ("prod", "old-00"),
+        ("prod", "old-01"),
+    ];
+    let result = run_apply(&ours, &second, false, false, &Unobserved, never).await;
+    assert_exactly_once(&result.report, &second, &orphans);
+    assert!(!result.report.interrupted);
+    assert_eq!(
+        kinds(&result.report.items, Status::Skipped),
+        vec![ErrorKind::Orphan; 4]
+    );
+    for item in result
+        .report
+        .items
+        .iter()
+        .filter(|i| i.status == Status::Failed)
+    {
+        let error = item.error.as_ref().unwrap();
+        assert!(
+            matches!(error.kind, ErrorKind::Api | ErrorKind::Ambiguous),
+            "{item:?}"
+        );
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_interrupt_before_the_plan_skips_everything_and_writes_nothing() {
+    let emu = atsprov_emulator::start(Config::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = client(&emu, "atsprov-runner");
+    let m = manifest(dir.path(), &emu, &["dev", "prod"], &accts("acct", 3));
+    let (presses, interrupt) = Interrupt::channel();
+    presses.send_modify(|n| *n += 1);
+    let result = run_apply(&ours, &m, false, false, &Unobserved, interrupt).await;
+    assert_exactly_once(&result.report, &m, &[]);
+    assert!(result.report.interrupted);
+    assert_eq!(
+        kinds(&result.report.items, Status::Skipped),
+        vec![ErrorKind::Interrupted; 6]
+    );
+    assert!(ours.list_connections("dev").await.unwrap().is_empty());
+    emu.shutdown().await;
+}
+
+/// Presses Ctrl-C when the first item is done.
+struct PressAfterFirst(watch::Sender<u32>);
+
+impl Observer for PressAfterFirst {
+    fn item_done(&self, _item: &ReportItem) {
+        self.0.send_if_modified(|n| {
+            let first = *n == 0;
+            *n = 1;
+            first
+        });
+    }
+}
+
+#[tokio::test]
+async fn an_interrupt_during_the_run_finishes_in_flight_work_and_skips_the_rest() {
+    let emu = atsprov_emulator::start(Config {
+        latency: Duration::from_millis(2),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = client(&emu, "atsprov-runner");
+    let m = manifest(dir.path(), &emu, &["prod"], &accts("acct", 40));
+    let (presses, interrupt) = Interrupt::channel();
+    let observer = PressAfterFirst(presses);
+    let result = run_apply(&ours, &m, false, false, &observer, interrupt).await;
+    assert_exactly_once(&result.report, &m, &[]);
+    assert!(result.report.interrupted);
+    let s = result.report.summary;
+    // Work in flight when the interrupt came was finished; nothing new started.
+    assert!(s.created >= 1 && s.skipped >= 1, "{s:?}");
+    assert_eq!(s.created + s.skipped, 40, "{s:?}");
+    assert!(
+        kinds(&result.report.items, Status::Skipped)
+            .iter()
+            .all(|k| *k == ErrorKind::Interrupted)
+    );
+    let live = ours.list_connections("prod").await.unwrap();
+    assert_eq!(
+        live.len(),
+        s.created,
+        "nothing was written after the interrupt"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failed_key_check_holds_back_that_accounts_writes_only() {
+    let good = "goodacct";
+    let emu = atsprov_emulator::start(Config {
+        table_accounts: vec![
+            (good.to_owned(), Secret::new(KEY)),
+            ("badacct".to_owned(), Secret::new(KEY)),
+        ],
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = client(&emu, "atsprov-runner");
+    let accounts = [
+        Acct {
+            name: "good-acct".into(),
+            key: KEY,
+            table: true,
+        },
+        Acct {
+            name: "bad-acct".into(),
+            key: OTHER_KEY,
+            table: true,
+        },
+    ];
+    let m = manifest(dir.path(), &emu, &["dev", "prod"], &accounts);
+    let (_tx, never) = Interrupt::channel();
+    let result = run_apply(&ours, &m, false, true, &Unobserved, never).await;
+    assert_exactly_once(&result.report, &m, &[]);
+    assert!(result.keys_failed);
+    for item in &result.report.items {
+        if item.name == "good-acct" {
+            assert_eq!(item.status, Status::Created, "{item:?}");
+        } else {
+            assert_eq!(item.status, Status::Skipped, "{item:?}");
+            let error = item.error.as_ref().unwrap();
+            assert_eq!(error.kind, ErrorKind::KeyCheck, "{item:?}");
+            assert_eq!(error.http_status, Some(403), "{item:?}");
+            assert_eq!(item.action, Some(Action::Create));
+        }
+    }
+    let live: Vec<String> = ours
+        .list_connections("dev")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(live, ["good-acct"]);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreadable_sandbox_fails_its_items_with_the_apis_answer() {
+    let emu = atsprov_emulator::start(Config {
+        sandboxes: Some(vec!["dev".to_owned()]),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = client(&emu, "atsprov-runner");
+    let m = manifest(dir.path(), &emu, &["dev", "stage"], &accts("acct", 2));
+    let (_tx, never) = Interrupt::channel();
+    let result = run_apply(&ours, &m, false, false, &Unobserved, never).await;
+    assert_exactly_once(&result.report, &m, &[]);
+    assert_eq!(result.report.summary.created, 2);
+    for item in result.report.items.iter().filter(|i| i.sandbox == "stage") {
+        assert_eq!(item.status, Status::Failed);
+        assert_eq!(item.action, None);
+        let error = item.error.as_ref().unwrap();
+        assert_eq!(error.kind, ErrorKind::Api, "{error:?}");
+        assert_eq!(error.http_status, Some(404), "{error:?}");
+        assert!(error.code.is_some(), "Adobe's code is kept: {error:?}");
+        assert!(
+            error.message.starts_with("could not list connections"),
+            "{error:?}"
+        );
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn refused_credentials_fail_every_item_once_with_kind_auth() {
+    let emu = atsprov_emulator::start(Config {
+        client_credentials: Some(("atsprov-runner".into(), "another-secret".into())),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = client(&emu, "atsprov-runner");
+    let m = manifest(dir.path(), &emu, &["dev", "prod"], &accts("acct", 2));
+    let (_tx, never) = Interrupt::channel();
+    let result = run_apply(&ours, &m, false, false, &Unobserved, never).await;
+    assert_exactly_once(&result.report, &m, &[]);
+    let stopped = result.stopped.expect("no plan could be made");
+    assert_eq!(stopped.kind, ErrorKind::Auth, "{stopped:?}");
+    assert_eq!(
+        kinds(&result.report.items, Status::Failed),
+        vec![ErrorKind::Auth; 4]
+    );
 }

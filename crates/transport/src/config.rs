@@ -1,12 +1,16 @@
-//! How to reach the Flow Service and IMS: endpoint, identity, credentials, retries and timeouts.
+//! How to reach the Flow Service and IMS: endpoint, identity, credentials,
+//! retries, timeouts and the bounds put on what a server may send.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
-use atsprov_model::Secret;
-use url::{Host, Url};
+use atsprov_model::manifest::Auth;
+use atsprov_model::url_policy;
+use url::Url;
 
 use crate::error::{Error, ErrorKind};
+
+/// The `User-Agent` of every request atsprov sends.
+pub(crate) const USER_AGENT: &str = concat!("atsprov/", env!("CARGO_PKG_VERSION"));
 
 /// Everything [`crate::Client::new`] needs.
 #[derive(Debug, Clone)]
@@ -17,24 +21,27 @@ pub struct ClientConfig {
     pub org_id: String,
     /// The API key, sent as `x-api-key`; also the OAuth client id.
     pub api_key: String,
-    /// How to get an access token.
-    pub auth: AuthConfig,
+    /// How to get an access token: the manifest's own `auth`.
+    pub auth: Auth,
     /// When and how often failed calls are repeated.
     pub retry: RetryPolicy,
+    /// The most a server may send.
+    pub limits: Limits,
     /// How long establishing a connection may take (TCP and TLS).
     pub connect_timeout: Duration,
-    /// How long a whole request may take, from sending to the last byte of the answer.
+    /// How long one attempt may take in all, from sending to the last byte of
+    /// the answer (connecting included).
     pub request_timeout: Duration,
 }
 
 impl ClientConfig {
-    /// A configuration with default retries (see [`RetryPolicy::default`]), a 10 s
-    /// connect timeout and a 60 s request timeout.
+    /// A configuration with default retries ([`RetryPolicy::default`]), default
+    /// limits ([`Limits::default`]), a 10 s connect timeout and a 60 s request timeout.
     pub fn new(
         endpoint: Url,
         org_id: impl Into<String>,
         api_key: impl Into<String>,
-        auth: AuthConfig,
+        auth: Auth,
     ) -> Self {
         Self {
             endpoint,
@@ -42,35 +49,24 @@ impl ClientConfig {
             api_key: api_key.into(),
             auth,
             retry: RetryPolicy::default(),
+            limits: Limits::default(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
         }
     }
 }
 
-/// How the client gets its access token.
-#[derive(Debug, Clone)]
-pub enum AuthConfig {
-    /// A ready token; it cannot be renewed, so a 401 is final.
-    AccessToken(Secret),
-    /// OAuth Server-to-Server client credentials; the client id is the API key.
-    ClientCredentials {
-        /// The IMS token URL, e.g. `https://ims-na1.adobelogin.com/ims/token/v3`.
-        token_url: Url,
-        /// The client secret.
-        client_secret: Secret,
-        /// The scopes, sent comma-separated.
-        scopes: Vec<String>,
-    },
-}
-
-/// When and how often a failed call is repeated.
+/// When and how often a failed call is repeated. One policy for every call:
+/// Flow Service, IMS and the Table key check.
 ///
-/// Retried: 429, 500, 502, 503 and 504 answers (a create only on 429 and 503),
-/// connections that failed before the request was sent, and timeouts or
-/// dropped connections of calls that are safe to repeat (GET, DELETE, PATCH
-/// with `If-Match`). Delays grow exponentially with full jitter; a
-/// `Retry-After` answer replaces the computed delay.
+/// Retried: 429 and 503 answers (the server refused the request before doing
+/// anything, so even a create may repeat); 500, 502 and 504 answers, timeouts
+/// and dropped connections of calls that are safe to repeat (GET, DELETE,
+/// PATCH with `If-Match`, the IMS token request); connections that failed
+/// before the request was sent. A create that got 500, 502 or 504, or lost its
+/// answer, is never repeated: it is [`ErrorKind::Ambiguous`]. Delays grow
+/// exponentially with full jitter; a `Retry-After` answer (seconds or an HTTP
+/// date) replaces the computed delay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in all, the first one included; 1 means never retry.
@@ -98,46 +94,43 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Refuses URLs atsprov must not send credentials to: plain `http://` to a
-/// host that is not loopback, other schemes, and URLs carrying a user or password.
-pub(crate) fn check_url(what: &str, url: &Url) -> Result<(), Error> {
-    let fail = |message: String| Err(Error::config(message));
-    if !url.username().is_empty() || url.password().is_some() {
-        return fail(format!(
-            "the {what} must not carry a user name or password; put credentials in the auth settings"
-        ));
-    }
-    if url.cannot_be_a_base() || url.host().is_none() {
-        return fail(format!(
-            "the {what} `{url}` is not an http(s) URL with a host"
-        ));
-    }
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(url) => Ok(()),
-        "http" => fail(format!(
-            "the {what} `{url}` uses http:// to a host that is not loopback; use https:// \
-             (http:// is allowed only for 127.0.0.0/8, ::1 and localhost)"
-        )),
-        other => fail(format!(
-            "the {what} `{url}` has scheme `{other}`; expected https://"
-        )),
+/// The most a server may send before atsprov stops reading and reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest answer body read, in bytes; larger fails as soon as the
+    /// cap is crossed (or at once, from `Content-Length`).
+    pub max_body_bytes: usize,
+    /// The most pages one listing follows.
+    pub max_pages: u32,
+    /// The most connections one listing collects.
+    pub max_items: usize,
+}
+
+impl Default for Limits {
+    /// 8 MiB per body: a full page of 1,000 connections is about 1 MiB and an
+    /// IMS token answer a few KiB, so 8 MiB is far above any real answer while
+    /// keeping a hostile one from costing more than that in memory.
+    /// 1,000 pages and 200,000 connections per listing: at the documented
+    /// page size of 1,000 that is far above any real sandbox, and it ends a
+    /// server that pages forever.
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_pages: 1_000,
+            max_items: 200_000,
+        }
     }
 }
 
-/// True for 127.0.0.0/8, ::1 and `localhost`.
-pub(crate) fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(Host::Ipv6(ip)) => {
-            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        Some(Host::Domain(domain)) => {
-            let domain = domain.strip_suffix('.').unwrap_or(domain);
-            domain.eq_ignore_ascii_case("localhost")
-        }
-        None => false,
-    }
+/// Refuses URLs atsprov must not send credentials to (the policy of
+/// [`atsprov_model::url_policy`]).
+pub(crate) fn check_url(what: &str, url: &Url) -> Result<(), Error> {
+    url_policy::check(url).map_err(|refusal| {
+        let mut shown = url.clone();
+        // Never repeat a password back.
+        let _ = shown.set_password(None);
+        Error::config(format!("the {what} `{shown}`: {refusal}")).with_hint(refusal.hint())
+    })
 }
 
 impl Error {
@@ -154,45 +147,24 @@ impl Error {
 mod tests {
     use super::*;
 
-    fn check(url: &str) -> Result<(), Error> {
-        check_url("endpoint", &Url::parse(url).unwrap())
-    }
-
     #[test]
-    fn http_only_for_loopback() {
-        let cases = [
-            (
-                "https://platform.adobe.io/data/foundation/flowservice",
-                true,
-            ),
-            ("https://example.com", true),
-            ("http://127.0.0.1:8080/x", true),
-            ("http://127.9.8.7/", true),
-            ("http://[::1]:80/", true),
-            ("http://localhost:1234", true),
-            ("http://LOCALHOST./", true),
-            ("http://platform.adobe.io/", false),
-            ("http://10.0.0.1/", false),
-            ("http://localhost.example.com/", false),
-            ("http://[::2]/", false),
-            ("ftp://127.0.0.1/", false),
-            ("https://user:pw@example.com/", false),
-        ];
-        for (url, ok) in cases {
-            let result = check(url);
-            assert_eq!(result.is_ok(), ok, "{url}: {result:?}");
-            if let Err(e) = result {
-                assert_eq!(e.kind(), ErrorKind::Config);
-                assert!(!e.to_string().contains("pw"), "{e}");
-            }
-        }
-    }
-
-    #[test]
-    fn refusal_names_the_url_and_the_fix() {
-        let e = check("http://platform.adobe.io/x").unwrap_err();
-        let text = e.to_string();
-        assert!(text.contains("`http://platform.adobe.io/x`"), "{text}");
-        assert!(text.contains("use https://"), "{text}");
+    fn refusal_names_the_url_and_the_fix_never_the_password() {
+        let e = check_url(
+            "endpoint",
+            &Url::parse("http://platform.adobe.io/x").unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(
+            e.to_string().contains("`http://platform.adobe.io/x`"),
+            "{e}"
+        );
+        assert!(e.hint().unwrap().contains("use https"), "{e:?}");
+        let e = check_url(
+            "endpoint",
+            &Url::parse("https://user:pw@example.com/").unwrap(),
+        )
+        .unwrap_err();
+        assert!(!format!("{e} {e:?}").contains("pw"), "{e}");
     }
 }

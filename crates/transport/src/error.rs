@@ -4,9 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use atsprov_model::connstr::{self, Segment};
 use atsprov_model::wire::{FlowErrorBody, GatewayErrorBody, ImsErrorBody};
 use reqwest::header::HeaderMap;
+
+use crate::scrub::scrub;
 
 /// What kind of failure an [`Error`] is; callers match on this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +61,8 @@ struct Details {
     code: Option<String>,
     message: String,
     request_id: Option<String>,
+    hint: Option<String>,
+    attempts: u32,
 }
 
 impl Error {
@@ -93,6 +96,18 @@ impl Error {
         &self.details.message
     }
 
+    /// What to do about it, when there is something to say: one sentence
+    /// meant for a line of its own under the error. Not part of `Display`.
+    pub fn hint(&self) -> Option<&str> {
+        self.details.hint.as_deref()
+    }
+
+    /// How many HTTP attempts the failed call made, retries included (0 when
+    /// it failed before sending anything).
+    pub fn attempts(&self) -> u32 {
+        self.details.attempts
+    }
+
     pub(crate) fn new(
         kind: ErrorKind,
         operation: impl Into<String>,
@@ -107,6 +122,8 @@ impl Error {
                 code: None,
                 message: message.into(),
                 request_id: None,
+                hint: None,
+                attempts: 0,
             }),
             source: None,
         }
@@ -140,6 +157,21 @@ impl Error {
         self
     }
 
+    pub(crate) fn with_request_id(mut self, id: &str) -> Self {
+        self.details.request_id = Some(id.to_owned());
+        self
+    }
+
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.details.hint = Some(hint.into());
+        self
+    }
+
+    pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
+        self.details.attempts = attempts;
+        self
+    }
+
     /// An error from an HTTP answer that is not a success: status, and code,
     /// message and request id parsed from either Adobe error shape. Any of
     /// `secrets` the server echoed back is blanked out.
@@ -164,15 +196,19 @@ impl Error {
                 .unwrap_or("no message")
                 .to_owned()
         });
+        let code = parsed.code.map(|c| one_line(&scrub(&c, secrets), 80));
+        let hint = code.as_deref().and_then(hint_for_code).map(str::to_owned);
         Self {
             details: Box::new(Details {
                 kind: kind_of_status(status),
                 operation: operation.into(),
                 sandbox: None,
                 status: Some(status),
-                code: parsed.code.map(|c| one_line(&scrub(&c, secrets), 80)),
+                code,
                 message: one_line(&scrub(&message, secrets), 400),
                 request_id: request_id.map(|r| one_line(&scrub(&r, secrets), 120)),
+                hint,
+                attempts: 0,
             }),
             source: None,
         }
@@ -223,15 +259,21 @@ struct ParsedBody {
 impl ParsedBody {
     fn parse(body: &[u8]) -> Self {
         if let Ok(flow) = serde_json::from_slice::<FlowErrorBody>(body)
-            && (flow.kind.is_some() || flow.title.is_some() || flow.error_message.is_some())
+            && (flow.kind.is_some()
+                || flow.title.is_some()
+                || flow.error_message.is_some()
+                || flow.detail.is_some())
         {
             let report = flow.report.clone().unwrap_or_default();
+            let rfc7807 = flow.detail.clone().filter(|d| !d.trim().is_empty());
             let detail = flow
                 .error_message
                 .clone()
                 .or(report.detailed_message)
                 .filter(|d| !d.trim().is_empty());
             let message = match (flow.title.clone(), detail) {
+                // RFC 7807's `detail` is the message when there is one.
+                _ if rfc7807.is_some() => rfc7807,
                 (Some(title), Some(detail)) if !detail.contains(title.as_str()) => {
                     Some(format!("{title}: {detail}"))
                 }
@@ -269,56 +311,38 @@ impl ParsedBody {
     }
 }
 
-/// The secrets a connection string carries: the whole text, and its
-/// `AccountKey` value (with and without base64 padding), so a server that
-/// echoes the bare key back does not show it either. Lenient on purpose: the
-/// key is found even in a string the strict parser would refuse.
-pub(crate) fn connection_string_secrets(text: &str) -> Vec<&str> {
-    let mut secrets = vec![text];
-    for segment in connstr::segments(text) {
-        let Segment::Pair { key, value } = segment else {
-            continue;
-        };
-        if !key.eq_ignore_ascii_case("AccountKey") {
-            continue;
+/// What to do about a code Adobe documents, for the codes where the message
+/// alone leaves a person guessing. Flow Service codes are matched on their
+/// number (`FLOW-1418-400`, `1418-400` and `1418` alike).
+pub(crate) fn hint_for_code(code: &str) -> Option<&'static str> {
+    let number = code
+        .trim()
+        .trim_start_matches("FLOW-")
+        .split('-')
+        .next()
+        .unwrap_or_default();
+    let hint = match number {
+        "1416" => {
+            "the connection is in a state that allows no update or delete (only enabled, disabled or initializing do): check its state in the AEP UI and run again once it settled"
         }
-        secrets.push(value);
-        let unpadded = value.trim_end_matches('=');
-        if unpadded != value {
-            secrets.push(unpadded);
+        "1418" => {
+            "the connection is used by one or more dataflows: delete those dataflows first (Sources > Dataflows in the AEP UI), then run again"
         }
-    }
-    secrets
-}
-
-/// Blanks out every occurrence of the given secrets, and any `AccountKey=…`,
-/// `SharedAccessSignature=…` or `client_secret=…` value (names matched in any
-/// case), in text that came from a server.
-pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_owned();
-    // Longest first, so a secret that contains another is blanked whole.
-    let mut secrets: Vec<&str> = secrets.iter().copied().filter(|s| s.len() >= 4).collect();
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    for secret in secrets {
-        out = out.replace(secret, "***");
-    }
-    for marker in ["accountkey=", "sharedaccesssignature=", "client_secret="] {
-        let mut from = 0;
-        // ASCII lowercasing keeps every byte offset, so positions found in
-        // `lower` are positions in `out`.
-        while let Some(pos) = out.to_ascii_lowercase()[from..].find(marker) {
-            let start = from + pos + marker.len();
-            let end = out[start..]
-                .find(|c: char| {
-                    c.is_whitespace()
-                        || matches!(c, ';' | '"' | '\'' | '&' | ',' | '}' | ')' | ']' | '<')
-                })
-                .map_or(out.len(), |e| start + e);
-            out.replace_range(start..end, "***");
-            from = start + 3;
+        "1445" => {
+            "PATCH of connections is not enabled for this organization: ask Adobe support to enable it"
         }
-    }
-    out
+        "1456" | "1457" | "1458" => {
+            "the connection is being deleted (state delete-finalizing): wait until it is gone, then run again"
+        }
+        "invalid_scope" => {
+            "the credential may not ask for one of these scopes: compare `auth.scopes` with the scopes on the credential's page in the Adobe Developer Console"
+        }
+        "403025" => {
+            "the token is not entitled to Platform APIs for this organization: check the credential's product profile in the Developer Console, the org id (`platform.org_id`), and that the scopes include `additional_info.projectedProductContext`"
+        }
+        _ => return None,
+    };
+    Some(hint)
 }
 
 /// One line, at most `max` characters.
@@ -461,30 +485,6 @@ mod tests {
         assert!(!text.contains("QUJDRA=="), "{text}");
         assert!(!text.contains("s3cr3t-value"), "{text}");
         assert!(text.contains("AccountKey=***"), "{text}");
-    }
-
-    #[test]
-    fn account_keys_are_blanked_in_any_case_and_bare() {
-        let cs = "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=S2V5LTEyMw==";
-        let secrets = connection_string_secrets(cs);
-        assert_eq!(secrets, [cs, "S2V5LTEyMw==", "S2V5LTEyMw"]);
-        for text in [
-            "the key S2V5LTEyMw== is wrong",
-            "the key S2V5LTEyMw is wrong",
-            "accountkey=S2V5LTEyMw== rejected",
-            "ACCOUNTKEY=other-key-9 rejected",
-            "AccountKey=other-key-9",
-        ] {
-            let out = scrub(text, &secrets);
-            assert!(!out.contains("S2V5LTEyMw"), "{out}");
-            assert!(!out.contains("other-key-9"), "{out}");
-        }
-        assert_eq!(
-            scrub("x accountKey=abc;y sharedaccesssignature=sv=1&z", &[]),
-            "x accountKey=***;y sharedaccesssignature=***&z"
-        );
-        // A lenient parse: a key in a string the strict parser refuses.
-        assert!(connection_string_secrets("accountkey = abcd ;x").contains(&"abcd"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The Flow Service and IMS HTTP client of atsprov: typed calls, shared tokens,
-//! retries with backoff and a shared rate-limit gate, and typed errors.
+//! one request path (retries with backoff, a shared rate-limit gate, answers
+//! bounded in size and time), and typed errors.
 //!
 //! Everything atsprov says over HTTP goes through [`Client`]. A call either
 //! succeeds, or fails with an [`Error`] whose [`ErrorKind`] tells the caller
@@ -12,11 +13,15 @@
 mod client;
 mod config;
 mod error;
+mod paging;
+mod request;
 mod retry;
+mod scrub;
 mod table;
 mod token;
 
 pub use client::{Client, ClientStats};
-pub use config::{AuthConfig, ClientConfig, RetryPolicy};
+pub use config::{ClientConfig, Limits, RetryPolicy};
 pub use error::{Error, ErrorKind};
+pub use request::counting_attempts;
 pub use table::TableChecker;

@@ -233,11 +233,11 @@ async fn connection_lifecycle() {
         ),
         (
             json!([{"op": "move", "path": "/name", "value": "x"}]),
-            "1400-400",
+            "1402-400",
         ),
         (
             json!({"op": "replace", "path": "/name", "value": "x"}),
-            "1400-400",
+            "1402-400",
         ),
         (
             json!([{"op": "replace", "path": "/auth/params", "value": {"connectionString": "AccountName=x"}}]),
@@ -264,14 +264,14 @@ async fn connection_lifecycle() {
             .send()
             .await
             .unwrap();
-        assert_flow_error(res, "1439-404").await;
+        assert_flow_error(res, "1101-404").await;
     }
     let res = env
         .req(Method::GET, &format!("/connections/{id}/test"))
         .send()
         .await
         .unwrap();
-    assert_flow_error(res, "1439-404").await;
+    assert_flow_error(res, "1101-404").await;
     env.emu.shutdown().await;
 }
 
@@ -523,14 +523,14 @@ async fn bad_bodies_get_400_with_the_right_code() {
             .body(body)
             .send()
     };
-    assert_flow_error(post_raw(b"{not json".to_vec()).await.unwrap(), "1400-400").await;
-    assert_flow_error(post_raw(b"".to_vec()).await.unwrap(), "1400-400").await;
+    assert_flow_error(post_raw(b"{not json".to_vec()).await.unwrap(), "1402-400").await;
+    assert_flow_error(post_raw(b"".to_vec()).await.unwrap(), "1405-400").await;
     assert_flow_error(
         post_raw(vec![b'"', 0xff, 0xfe, b'"']).await.unwrap(),
-        "1400-400",
+        "1402-400",
     )
     .await;
-    assert_flow_error(post_raw(b"[1,2]".to_vec()).await.unwrap(), "1400-400").await;
+    assert_flow_error(post_raw(b"[1,2]".to_vec()).await.unwrap(), "1402-400").await;
 
     let valid = new_connection("x");
     let without = |path: &[&str]| {
@@ -555,7 +555,7 @@ async fn bad_bodies_get_400_with_the_right_code() {
     for (body, code) in [
         (without(&["name"]), "1406-400"),
         (with(&["name"], json!("  ")), "1406-400"),
-        (with(&["name"], json!(5)), "1400-400"),
+        (with(&["name"], json!(5)), "1402-400"),
         (without(&["auth"]), "1406-400"),
         (without(&["auth", "specName"]), "1406-400"),
         (without(&["auth", "params"]), "1406-400"),
@@ -566,15 +566,15 @@ async fn bad_bodies_get_400_with_the_right_code() {
                 &["connectionSpec", "id"],
                 json!("00000000-0000-0000-0000-000000000000"),
             ),
-            "1407-400",
+            "1413-400",
         ),
         (
             with(&["connectionSpec", "version"], json!("2.0")),
-            "1407-400",
+            "1413-400",
         ),
         (
             with(&["auth", "specName"], json!("Basic Authentication")),
-            "1408-400",
+            "1415-400",
         ),
         (
             with(&["auth", "params", "connectionString"], json!("garbage")),
@@ -615,7 +615,7 @@ async fn bad_bodies_get_400_with_the_right_code() {
     // Over 1 MiB: 413, with or without a declared length.
     let huge = vec![b' '; 2 * 1024 * 1024];
     let res = post_raw(huge.clone()).await.unwrap();
-    assert_flow_error(res, "1413-413").await;
+    assert_flow_error(res, "1412-413").await;
     // A chunked upload with no declared length, over raw TCP.
     let status = chunked_upload(&env, 2 * 1024 * 1024).await;
     assert_eq!(status, "413");
@@ -672,7 +672,7 @@ async fn odd_paths_and_methods_get_4xx() {
         .send()
         .await
         .unwrap();
-    assert_flow_error(res, "1439-404").await;
+    assert_flow_error(res, "1101-404").await;
     let res = env
         .req(Method::PATCH, "/connections/missing")
         .header("if-match", "\"x\"")
@@ -680,7 +680,7 @@ async fn odd_paths_and_methods_get_4xx() {
         .send()
         .await
         .unwrap();
-    assert_flow_error(res, "1400-400").await;
+    assert_flow_error(res, "1402-400").await;
     let res = env
         .req(Method::PATCH, "/connections/missing")
         .header("if-match", "\"x\"")
@@ -688,7 +688,7 @@ async fn odd_paths_and_methods_get_4xx() {
         .send()
         .await
         .unwrap();
-    assert_flow_error(res, "1439-404").await;
+    assert_flow_error(res, "1101-404").await;
     env.emu.shutdown().await;
 }
 
@@ -704,13 +704,13 @@ async fn organizations_and_sandboxes_are_isolated() {
             .send()
             .await
             .unwrap();
-        assert_flow_error(res, "1439-404").await;
+        assert_flow_error(res, "1101-404").await;
         let res = env
             .req(Method::DELETE, &format!("/connections/{id}"))
             .send()
             .await
             .unwrap();
-        assert_flow_error(res, "1439-404").await;
+        assert_flow_error(res, "1101-404").await;
         let (_, body) = parts(env.req(Method::GET, "/connections").send().await.unwrap()).await;
         assert_eq!(body["items"], json!([]));
         // The same name may exist again here.
@@ -838,7 +838,7 @@ async fn chunked_upload(env: &Env, size: usize) -> String {
         .unwrap();
     let (mut read, mut write) = stream.into_split();
     let head = format!(
-        "POST /data/foundation/flowservice/connections HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\nx-api-key: {API_KEY}\r\nx-gw-ims-org-id: {ORG}\r\nx-sandbox-name: prod\r\ntransfer-encoding: chunked\r\n\r\n",
+        "POST /data/foundation/flowservice/connections HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\nx-api-key: {API_KEY}\r\nx-gw-ims-org-id: {ORG}\r\nx-sandbox-name: prod\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
         env.token
     );
     let writer = tokio::spawn(async move {

@@ -185,3 +185,62 @@ pub(crate) async fn assert_gateway_error(res: Response, status: u16, code: &str)
     assert_eq!(body["error_code"], code, "{body}");
     assert!(body["message"].is_string());
 }
+
+impl Env {
+    /// `POST /_emulator/connections` in this env's org; the id.
+    pub(crate) async fn seed(&self, body: Value) -> String {
+        let res = self
+            .http
+            .post(format!("http://{}/_emulator/connections", self.emu.addr()))
+            .header("x-gw-ims-org-id", &self.org)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = parts(res).await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A PATCH with the connection's current etag.
+    pub(crate) async fn patch(&self, id: &str, ops: Value) -> Response {
+        let etag = self.get(id).await["etag"].as_str().unwrap().to_owned();
+        self.req(Method::PATCH, &format!("/connections/{id}"))
+            .header("if-match", etag)
+            .json(&ops)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub(crate) async fn delete(&self, id: &str) -> Response {
+        self.req(Method::DELETE, &format!("/connections/{id}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The names a plain listing shows now.
+    pub(crate) async fn listed_names(&self) -> Vec<String> {
+        let res = self.req(Method::GET, "/connections").send().await.unwrap();
+        let (status, body) = parts(res).await;
+        assert_eq!(status, 200, "{body}");
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// Asserts a status and, for errors, the Flow code (`"1455-400"`); `None` for successes.
+pub(crate) async fn assert_answer(res: Response, status: u16, code: Option<&str>) {
+    match code {
+        Some(code) => assert_flow_error(res, code).await,
+        None => {
+            let (got, body) = parts(res).await;
+            assert_eq!(got, status, "{body}");
+        }
+    }
+}

@@ -90,16 +90,18 @@ async fn filters_order_and_count() {
 
     for (query, code) in [
         ("?count=true&limit=10", "1401-400"),
-        ("?limit=1001", "1402-400"),
-        ("?limit=0", "1402-400"),
-        ("?limit=ten", "1402-400"),
-        ("?count=maybe", "1402-400"),
-        ("?property=name", "1402-400"),
-        ("?property=secret==x", "1402-400"),
-        ("?property=name>a", "1402-400"),
-        ("?property=createdAt>=soon", "1402-400"),
-        ("?orderby=auth", "1402-400"),
-        ("?continuationToken=garbage", "1402-400"),
+        ("?limit=1001", "1452-400"),
+        ("?limit=0", "1452-400"),
+        ("?limit=ten", "1452-400"),
+        ("?count=maybe", "1452-400"),
+        ("?property=name", "1450-400"),
+        ("?property=secret==x", "1449-400"),
+        ("?property=name>a", "1450-400"),
+        ("?property=createdAt>=soon", "1452-400"),
+        ("?orderby=auth", "1452-400"),
+        ("?continuationToken=garbage", "1452-400"),
+        ("?start=0", "1451-400"),
+        ("?limit=5&n_results=10", "1451-400"),
     ] {
         let res = env
             .req(Method::GET, &format!("/connections{query}"))
@@ -172,7 +174,7 @@ async fn pages_follow_next_links_and_keep_filters() {
         .send()
         .await
         .unwrap();
-    assert_flow_error(res, "1402-400").await;
+    assert_flow_error(res, "1452-400").await;
     env.emu.shutdown().await;
 }
 

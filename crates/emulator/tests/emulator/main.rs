@@ -3,5 +3,8 @@
 mod api;
 mod common;
 mod faults;
+mod fuzz;
+mod hardening;
 mod listing;
+mod strict;
 mod table;

@@ -22,7 +22,7 @@ use super::{Environment, Manifest, Overrides};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, did_you_mean};
 use values::ValueKind;
 
-const TOP_KEYS: [&str; 4] = ["platform", "auth", "defaults", "accounts"];
+const TOP_KEYS: [&str; 5] = ["owner", "platform", "auth", "defaults", "accounts"];
 
 /// Merges the layers and checks every rule.
 pub(super) fn check(
@@ -52,13 +52,22 @@ pub(super) fn check(
         ))
         .merge(Layer::new(LAYER_FILE, file_data))
         .merge(Layer::new(LAYER_ENV, env_data));
-    if let Some(concurrency) = overrides.concurrency {
-        const KEY: &str = "defaults.concurrency";
-        figment = figment.merge(Named::new(
-            LAYER_FLAGS,
-            Serialized::default(KEY, concurrency),
-        ));
-        flag_names.insert(KEY.to_owned(), "--concurrency".to_owned());
+    for (key, flag, value) in [
+        (
+            "defaults.concurrency",
+            "--concurrency",
+            overrides.concurrency,
+        ),
+        (
+            "defaults.max_deletes",
+            "--max-deletes",
+            overrides.max_deletes,
+        ),
+    ] {
+        if let Some(value) = value {
+            figment = figment.merge(Named::new(LAYER_FLAGS, Serialized::default(key, value)));
+            flag_names.insert(key.to_owned(), flag.to_owned());
+        }
     }
     // figment's `find_value` hands back a copy of the merged tree; only the
     // layer each tag stands for is needed after it, so the figment (and the
@@ -314,6 +323,10 @@ impl Checker<'_> {
 
     fn root(&mut self, root: &Value) -> Option<Manifest> {
         let dict = self.table("", root, &TOP_KEYS)?;
+        let owner = match dict.get("owner") {
+            None => Ok(None),
+            Some(value) => self.owner(value).map(Some).ok_or(()),
+        };
         let platform = match dict.get("platform") {
             Some(value) => self.platform(value),
             None => None,
@@ -332,12 +345,35 @@ impl Checker<'_> {
         };
         Some(Manifest {
             path: self.file.path.clone(),
+            owner: owner.ok()?,
             platform: platform?,
             auth: auth?,
             concurrency: defaults.as_ref()?.concurrency?,
+            max_deletes: defaults.as_ref()?.max_deletes?,
             accounts: accounts?,
             warnings: Vec::new(),
         })
+    }
+}
+
+impl Checker<'_> {
+    /// `owner`: the name of the set of connections this manifest manages.
+    fn owner(&mut self, value: &Value) -> Option<std::sync::Arc<str>> {
+        let owner = self.string("owner", value)?;
+        if crate::ownership::is_valid_owner(owner) {
+            Some(owner.into())
+        } else {
+            self.error_hint(
+                "owner",
+                value,
+                format!("invalid owner `{}`", owner.escape_debug()),
+                format!(
+                    "an owner is 1 to {} letters, digits, `.`, `_` or `-` (it is written into each connection's description), e.g. `owner = \"team-a\"`",
+                    crate::ownership::OWNER_MAX_LEN
+                ),
+            );
+            None
+        }
     }
 }
 

@@ -487,6 +487,7 @@ struct BuiltInDefaults {
     description: &'static str,
     sandboxes: &'static [&'static str],
     concurrency: u32,
+    max_deletes: u32,
 }
 
 impl Default for BuiltIn {
@@ -503,6 +504,7 @@ impl Default for BuiltIn {
                 description: super::DEFAULT_DESCRIPTION,
                 sandboxes: &super::DEFAULT_SANDBOXES,
                 concurrency: super::DEFAULT_CONCURRENCY,
+                max_deletes: super::DEFAULT_MAX_DELETES,
             },
         }
     }
@@ -533,7 +535,7 @@ impl<P: Provider> Provider for Named<P> {
 
 /// Keys whose environment values are parsed (arrays, integers, booleans);
 /// every other value stays a string, so an all-digit `api_key` stays a string.
-const PARSED_ENV_KEYS: [&str; 4] = ["concurrency", "sandboxes", "scopes", "adopt"];
+const PARSED_ENV_KEYS: [&str; 5] = ["concurrency", "max_deletes", "sandboxes", "scopes", "adopt"];
 
 /// The `ATSPROV_<SECTION>__<KEY>` layer and, for each key path, the variable it came from.
 ///

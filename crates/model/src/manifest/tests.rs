@@ -164,6 +164,7 @@ fn environment_overrides_the_file_and_flags_override_the_environment() {
         "http://127.0.0.1:8080/data/foundation/flowservice",
     ));
     env.push(("ATSPROV_DEFAULTS__CONCURRENCY", "16"));
+    env.push(("ATSPROV_DEFAULTS__MAX_DELETES", "3"));
     env.push(("ATSPROV_PLATFORM__API_KEY", "0042"));
     // A secret variable without `__` is not a layer key.
     env.push(("ATSPROV_DEMO_ACCOUNT_KEY", KEY));
@@ -173,6 +174,7 @@ fn environment_overrides_the_file_and_flags_override_the_environment() {
         "http://127.0.0.1:8080/data/foundation/flowservice"
     );
     assert_eq!(m.concurrency, 16);
+    assert_eq!(m.max_deletes, 3);
     assert_eq!(m.platform.api_key, "0042");
 
     let m = fx
@@ -180,6 +182,7 @@ fn environment_overrides_the_file_and_flags_override_the_environment() {
             &env,
             &Overrides {
                 concurrency: Some(3),
+                ..Overrides::default()
             },
         )
         .unwrap();
@@ -196,6 +199,7 @@ fn errors_name_the_environment_variable_or_flag_they_came_from() {
         &env,
         &Overrides {
             concurrency: Some(0),
+            ..Overrides::default()
         },
     ));
     assert_eq!(errs.len(), 3, "{errs:#?}");
@@ -410,4 +414,46 @@ fn nesting_deeper_than_the_limit_is_an_error_at_its_place() {
         panic!("client credentials expected");
     };
     assert_eq!(scopes.len(), 2);
+}
+
+/// The loader takes exactly the URLs the transport sends to: every URL key
+/// (`platform.endpoint`, `auth.token_url`, `table_endpoint`) goes through
+/// `url_policy`.
+#[test]
+fn every_url_key_follows_the_one_url_policy() {
+    let cases = [
+        ("https://x.example/p", true),
+        ("http://localhost.:1/p", true),
+        ("http://[::ffff:127.0.0.1]:1/p", true),
+        ("http://[::1]:1/p", true),
+        ("http://127.0.0.2:1/p", true),
+        ("http://10.0.0.1/p", false),
+        ("http://app.localhost/p", false),
+        ("http://localhost.example.com/p", false),
+        ("http://0.0.0.0/p", false),
+    ];
+    for (url, accepted) in cases {
+        assert_eq!(
+            crate::url_policy::check(&url::Url::parse(url).unwrap()).is_ok(),
+            accepted,
+            "{url}"
+        );
+        let manifest = GOOD.replacen(
+            "account_key  = { env = \"TEST_KEY\" }\n",
+            &format!("account_key  = {{ env = \"TEST_KEY\" }}\ntable_endpoint = \"{url}\"\n"),
+            1,
+        );
+        let fx = Fixture::new(&manifest);
+        let mut env = base_env();
+        env.push(("ATSPROV_PLATFORM__ENDPOINT", url));
+        env.push(("ATSPROV_AUTH__TOKEN_URL", url));
+        let result = fx.load(&env, &Overrides::default());
+        if accepted {
+            result.unwrap();
+        } else {
+            let errs = errors(result);
+            assert_eq!(errs.len(), 3, "{url}: {errs:#?}");
+            assert!(errs.iter().all(|e| e.contains("loopback")), "{errs:#?}");
+        }
+    }
 }

@@ -141,7 +141,7 @@ impl Checker<'_> {
         });
         let table_endpoint = match dict.get("table_endpoint") {
             None => Some(None),
-            Some(v) => self.url(&child("table_endpoint"), v, false).map(Some),
+            Some(v) => self.url(&child("table_endpoint"), v).map(Some),
         };
         let credentials = self.credentials(path, value, dict, endpoint_suffix.as_deref());
         let sandboxes = match dict.get("sandboxes") {

@@ -12,7 +12,7 @@ impl Checker<'_> {
         let dict = self.table("auth", value, &AUTH_KEYS)?;
         let token_url = dict
             .get("token_url")
-            .and_then(|v| self.url("auth.token_url", v, true));
+            .and_then(|v| self.url("auth.token_url", v));
         let scopes = match dict.get("scopes") {
             None => Some(
                 crate::manifest::DEFAULT_SCOPES

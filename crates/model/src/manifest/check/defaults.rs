@@ -1,17 +1,18 @@
-//! `[defaults]`: sandboxes, description and concurrency, and the sandbox-list rule.
+//! `[defaults]`: sandboxes, description, concurrency and max_deletes, and the sandbox-list rule.
 
 use figment::value::{Num, Value};
 
 use super::Checker;
-use crate::manifest::{DEFAULT_SANDBOXES, MAX_CONCURRENCY};
+use crate::manifest::{DEFAULT_SANDBOXES, MAX_CONCURRENCY, MAX_MAX_DELETES};
 
-const DEFAULTS_KEYS: [&str; 3] = ["sandboxes", "description", "concurrency"];
+const DEFAULTS_KEYS: [&str; 4] = ["sandboxes", "description", "concurrency", "max_deletes"];
 
 /// `[defaults]`, as far as it is valid.
 pub(super) struct Defaults {
     pub(super) sandboxes: Option<Vec<String>>,
     pub(super) description: Option<String>,
     pub(super) concurrency: Option<u32>,
+    pub(super) max_deletes: Option<u32>,
 }
 
 impl Checker<'_> {
@@ -67,39 +68,45 @@ impl Checker<'_> {
             .get("description")
             .and_then(|v| self.string("defaults.description", v))
             .map(str::to_owned);
-        let concurrency = dict.get("concurrency").and_then(|v| {
-            let path = "defaults.concurrency";
-            match v {
-                Value::Num(_, n) if !matches!(n, Num::F32(_) | Num::F64(_)) => {
-                    let n = n
-                        .to_u128()
-                        .map(|u| i128::try_from(u).unwrap_or(i128::MAX))
-                        .or(n.to_i128())
-                        .unwrap_or(i128::MAX);
-                    match u32::try_from(n) {
-                        Ok(n) if (1..=MAX_CONCURRENCY).contains(&n) => Some(n),
-                        _ => {
-                            self.error(
-                                path,
-                                v,
-                                format!(
-                                    "expected an integer from 1 to {MAX_CONCURRENCY}, found {n}"
-                                ),
-                            );
-                            None
-                        }
-                    }
-                }
-                _ => {
-                    self.wrong_type(path, v, &format!("an integer from 1 to {MAX_CONCURRENCY}"));
-                    None
-                }
-            }
-        });
+        let concurrency = dict
+            .get("concurrency")
+            .and_then(|v| self.integer_in("defaults.concurrency", v, 1, MAX_CONCURRENCY));
+        let max_deletes = dict
+            .get("max_deletes")
+            .and_then(|v| self.integer_in("defaults.max_deletes", v, 0, MAX_MAX_DELETES));
         Some(Defaults {
             sandboxes,
             description,
             concurrency,
+            max_deletes,
         })
+    }
+
+    /// An integer within `min..=max`.
+    fn integer_in(&mut self, path: &str, v: &Value, min: u32, max: u32) -> Option<u32> {
+        match v {
+            Value::Num(_, n) if !matches!(n, Num::F32(_) | Num::F64(_)) => {
+                let n = n
+                    .to_u128()
+                    .map(|u| i128::try_from(u).unwrap_or(i128::MAX))
+                    .or(n.to_i128())
+                    .unwrap_or(i128::MAX);
+                match u32::try_from(n) {
+                    Ok(n) if (min..=max).contains(&n) => Some(n),
+                    _ => {
+                        self.error(
+                            path,
+                            v,
+                            format!("expected an integer from {min} to {max}, found {n}"),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.wrong_type(path, v, &format!("an integer from {min} to {max}"));
+                None
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ impl Checker<'_> {
         let dict = self.table("platform", value, &PLATFORM_KEYS)?;
         let endpoint = dict
             .get("endpoint")
-            .and_then(|v| self.url("platform.endpoint", v, true));
+            .and_then(|v| self.url("platform.endpoint", v));
         let org_id = match dict.get("org_id") {
             None => {
                 self.missing("platform", value, "org_id", "the IMS organization, like `0123456789ABCDEF01234567@AdobeOrg`");

@@ -3,6 +3,7 @@
 use figment::value::{Num, Value};
 
 use super::Checker;
+use crate::url_policy::{self, UrlRefusal};
 
 /// What kind of value a manifest holds at some key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,12 +67,9 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn url(
-        &mut self,
-        path: &str,
-        value: &Value,
-        loopback_http: bool,
-    ) -> Option<url::Url> {
+    /// A URL that passes [`crate::url_policy`], the transport's own policy:
+    /// what the loader accepts, the client sends to.
+    pub(super) fn url(&mut self, path: &str, value: &Value) -> Option<url::Url> {
         let raw = self.string(path, value)?;
         let url = match url::Url::parse(raw.trim()) {
             Ok(url) => url,
@@ -84,37 +82,14 @@ impl Checker<'_> {
                 return None;
             }
         };
-        if !url.username().is_empty() || url.password().is_some() {
-            self.error_hint(
-                path,
-                value,
-                "the URL must not contain a user name or password",
-                "remove the `user:password@` part",
-            );
-            return None;
-        }
-        match url.scheme() {
-            "https" => Some(url),
-            "http" if !loopback_http => Some(url),
-            "http" if is_loopback(&url) => Some(url),
-            "http" => {
-                self.error_hint(
-                    path,
-                    value,
-                    format!(
-                        "`http` is allowed only for a loopback host, found host `{}`",
-                        url.host_str().unwrap_or_default()
-                    ),
-                    "use https (plain http is accepted for 127.0.0.0/8, ::1 and localhost)",
-                );
+        match url_policy::check(&url) {
+            Ok(()) => Some(url),
+            Err(refusal @ (UrlRefusal::Credentials | UrlRefusal::PlainHttp { .. })) => {
+                self.error_hint(path, value, refusal.to_string(), refusal.hint());
                 None
             }
-            other => {
-                self.error(
-                    path,
-                    value,
-                    format!("expected an http or https URL, found scheme `{other}`"),
-                );
+            Err(refusal) => {
+                self.error(path, value, refusal.to_string());
                 None
             }
         }
@@ -134,15 +109,5 @@ impl Checker<'_> {
             }
         }
         ok.then_some(out)
-    }
-}
-
-/// True for 127.0.0.0/8, ::1 and `localhost`.
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }

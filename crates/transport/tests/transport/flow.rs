@@ -1,15 +1,14 @@
-//! The client's behaviour pinned against wiremock on 127.0.0.1: headers, retries,
+//! The Flow Service calls pinned against wiremock on 127.0.0.1: headers, retries,
 //! `Retry-After`, token renewal, paging, error shapes and ambiguous creates.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use atsprov_model::Secret;
+use atsprov_model::manifest::Auth;
 use atsprov_model::wire::{ATS_CONNECTION_SPEC_ID, NewConnection, PatchOp};
-use atsprov_transport::{AuthConfig, Client, ClientConfig, ErrorKind, RetryPolicy};
-use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use atsprov_transport::{Client, ErrorKind};
+use serde_json::json;
 use tokio::net::TcpListener;
 use url::Url;
 use wiremock::matchers::{
@@ -17,92 +16,10 @@ use wiremock::matchers::{
 };
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-const BASE: &str = "/data/foundation/flowservice";
-const TOKEN_PATH: &str = "/ims/token/v3";
-const ETAG: &str = "\"6802064a-0000-0200-0000-6387c6b90000\"";
-
-/// Fast retries so the loops finish at once.
-fn tiny_policy() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(4),
-        max_elapsed: Duration::from_secs(30),
-        max_retry_after: Duration::from_millis(20),
-    }
-}
-
-fn config(base: &str, auth: AuthConfig) -> ClientConfig {
-    let mut config = ClientConfig::new(
-        Url::parse(&format!("{base}{BASE}")).unwrap(),
-        "ORG123@AdobeOrg",
-        "client-id-1",
-        auth,
-    );
-    config.retry = tiny_policy();
-    config
-}
-
-fn ready_token() -> AuthConfig {
-    AuthConfig::AccessToken(Secret::new("ready-token-1"))
-}
-
-fn credentials(server: &MockServer) -> AuthConfig {
-    AuthConfig::ClientCredentials {
-        token_url: Url::parse(&format!("{}{TOKEN_PATH}", server.uri())).unwrap(),
-        client_secret: Secret::new("client-secret-1"),
-        scopes: vec!["openid".into(), "AdobeID".into()],
-    }
-}
-
-fn client(server: &MockServer, auth: AuthConfig) -> Client {
-    Client::new(config(&server.uri(), auth)).unwrap()
-}
-
-fn item(id: &str, name: &str) -> Value {
-    json!({
-        "id": id, "name": name, "description": "d",
-        "connectionSpec": {"id": ATS_CONNECTION_SPEC_ID, "version": "1.0"},
-        "state": "enabled", "etag": ETAG,
-    })
-}
-
-fn token_answer(token: &str, expires_in: u64) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({
-        "access_token": token, "token_type": "bearer", "expires_in": expires_in
-    }))
-}
-
-async fn requests_to(server: &MockServer, wanted: &str) -> usize {
-    let all = server.received_requests().await.unwrap();
-    all.iter()
-        .filter(|r| r.url.path().starts_with(wanted))
-        .count()
-}
-
-/// IMS answers `token-a` once, then `token-b` every time after.
-async fn first_token_a_then_b(server: &MockServer) {
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_answer("token-a", 86399))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_answer("token-b", 86399))
-        .mount(server)
-        .await;
-}
-
-fn new_connection(name: &str) -> NewConnection {
-    NewConnection::ats(
-        name,
-        "Sales EU tables",
-        Secret::new("DefaultEndpointsProtocol=https;AccountName=saleseu;AccountKey=a2V5LTE="),
-    )
-}
+use super::{
+    BASE, ETAG, TOKEN_PATH, client, config, credentials, first_token_a_then_b, ims_answers, item,
+    new_connection, page, ready_token, requests_to, silent_server, token_answer,
+};
 
 #[tokio::test]
 async fn every_call_carries_the_identity_headers() {
@@ -139,7 +56,7 @@ async fn every_call_carries_the_identity_headers() {
         .and(header("content-type", "application/json"))
         .and(header("if-match", ETAG))
         .and(body_json(
-            json!([{"op": "replace", "path": "/description", "value": "new"}]),
+            json!([{"op": "add", "path": "/description", "value": "new"}]),
         ))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({"id": "c1", "etag": "\"e2\""})),
@@ -214,6 +131,7 @@ async fn retried_statuses_and_attempt_counts() {
         let e = client.get_connection("prod", "c1").await.unwrap_err();
         assert_eq!(e.kind(), kind, "GET {status}: {e}");
         assert_eq!(e.status(), Some(status));
+        assert_eq!(e.attempts() as usize, get_attempts, "GET {status}");
         assert_eq!(
             requests_to(&server, BASE).await,
             get_attempts,
@@ -253,7 +171,8 @@ async fn retried_statuses_and_attempt_counts() {
             get_attempts + post_attempts - 2,
             "{status}"
         );
-        let throttled = if matches!(status, 429 | 503) {
+        // Every congestion answer reaches the caller's adaptive limiter.
+        let throttled = if matches!(status, 429 | 500 | 502 | 503 | 504) {
             get_attempts + post_attempts
         } else {
             0
@@ -272,7 +191,7 @@ async fn transient_failures_then_success() {
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .respond_with(page(vec![item("c1", "n")], None))
         .mount(&server)
         .await;
     let client = client(&server, ready_token());
@@ -331,7 +250,7 @@ async fn retry_after_is_capped() {
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .respond_with(page(vec![item("c1", "n")], None))
         .mount(&server)
         .await;
     let client = client(&server, ready_token());
@@ -354,7 +273,7 @@ async fn a_401_renews_the_token_once_and_repeats_the_call() {
         .await;
     Mock::given(method("GET"))
         .and(header("authorization", "Bearer token-b"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .respond_with(page(vec![item("c1", "n")], None))
         .mount(&server)
         .await;
     let client = client(&server, credentials(&server));
@@ -369,11 +288,7 @@ async fn a_401_renews_the_token_once_and_repeats_the_call() {
 #[tokio::test]
 async fn a_second_401_is_final() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_answer("token-a", 86399))
-        .mount(&server)
-        .await;
+    ims_answers(&server, token_answer("token-a", 86399)).await;
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(401)
@@ -415,7 +330,7 @@ async fn renewal_of_an_expired_token_is_single_flight() {
         .await;
     Mock::given(method("GET"))
         .and(header("authorization", "Bearer token-b"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .respond_with(page(vec![item("c1", "n")], None))
         .mount(&server)
         .await;
     let client = client(&server, credentials(&server));
@@ -447,7 +362,7 @@ async fn renewal_after_401s_is_single_flight() {
         .await;
     Mock::given(method("GET"))
         .and(header("authorization", "Bearer token-b"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c1", "n")]})))
+        .respond_with(page(vec![item("c1", "n")], None))
         .mount(&server)
         .await;
     let client = client(&server, credentials(&server));
@@ -486,13 +401,13 @@ async fn the_token_request_is_the_documented_form() {
 async fn a_wrong_client_secret_fails_at_once_and_stays_failed() {
     for status in [400, 401] {
         let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path(TOKEN_PATH))
-            .respond_with(ResponseTemplate::new(status).set_body_json(
+        ims_answers(
+            &server,
+            ResponseTemplate::new(status).set_body_json(
                 json!({"error": "invalid_client", "error_description": "invalid client_secret parameter"}),
-            ))
-            .mount(&server)
-            .await;
+            ),
+        )
+        .await;
         let client = client(&server, credentials(&server));
         let e = client.authenticate().await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unauthorized);
@@ -525,11 +440,7 @@ async fn token_requests_are_retried_on_server_errors() {
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_answer("token-a", 86399))
-        .mount(&server)
-        .await;
+    ims_answers(&server, token_answer("token-a", 86399)).await;
     let client = client(&server, credentials(&server));
     client.authenticate().await.unwrap();
     assert_eq!(client.stats().token_requests, 3);
@@ -555,9 +466,15 @@ async fn listing_follows_every_page() {
         .expect(1)
         .mount(&server)
         .await;
+    // The link carries only the token: the filter and limit are sent again.
     Mock::given(method("GET"))
         .and(path(format!("{BASE}/connections")))
         .and(query_param("continuationToken", "p2"))
+        .and(query_param(
+            "property",
+            format!("connectionSpec.id=={ATS_CONNECTION_SPEC_ID}"),
+        ))
+        .and(query_param("limit", "1000"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "items": [item("c3", "c"), other_spec, item("c2", "b")],
             "_links": {"next": {"href": "/connections?continuationToken=p3"}}
@@ -690,57 +607,6 @@ async fn both_error_shapes_are_parsed() {
     );
 }
 
-/// A raw server that reads one whole request per connection, then either
-/// closes the connection or keeps it open without answering.
-async fn silent_server(close: bool) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = accepted.clone();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((mut socket, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            read_request(&mut socket).await;
-            if close {
-                let _ = socket.shutdown().await;
-            } else {
-                held.push(socket);
-            }
-        }
-    });
-    (base, accepted)
-}
-
-async fn read_request(socket: &mut tokio::net::TcpStream) {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let Ok(n) = socket.read(&mut buf).await else {
-            return;
-        };
-        if n == 0 {
-            return;
-        }
-        data.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&data).to_string();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().to_owned())
-                })
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(0);
-            if data.len() >= end + 4 + length {
-                return;
-            }
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_create_dropped_after_sending_is_ambiguous_and_not_retried() {
     let (base, accepted) = silent_server(true).await;
@@ -756,8 +622,10 @@ async fn a_create_dropped_after_sending_is_ambiguous_and_not_retried() {
         "{e}"
     );
     assert!(
-        e.to_string().contains("may or may not have been created"),
-        "{e}"
+        e.hint()
+            .unwrap()
+            .contains("may or may not have been created"),
+        "{e:?}"
     );
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
     assert_eq!(client.stats().retries, 0);
@@ -817,9 +685,9 @@ async fn a_refused_connection_is_retried_even_for_a_create() {
 fn plain_http_is_refused_for_hosts_that_are_not_loopback() {
     let refused = Client::new(config("http://platform.adobe.io", ready_token())).unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Config);
-    assert!(refused.to_string().contains("use https://"), "{refused}");
+    assert!(refused.hint().unwrap().contains("use https"), "{refused}");
 
-    let auth = AuthConfig::ClientCredentials {
+    let auth = Auth::ClientCredentials {
         token_url: Url::parse("http://ims-na1.adobelogin.com/ims/token/v3").unwrap(),
         client_secret: Secret::new("s"),
         scopes: vec![],
@@ -832,6 +700,8 @@ fn plain_http_is_refused_for_hosts_that_are_not_loopback() {
         "http://127.0.0.1:1",
         "http://localhost:1",
         "http://[::1]:1",
+        "http://localhost.:1",
+        "http://[::ffff:127.0.0.1]:1",
         "https://platform.adobe.io",
     ] {
         Client::new(config(ok, ready_token())).unwrap();
@@ -889,4 +759,115 @@ async fn an_echoed_account_key_is_hidden_bare_and_in_any_case() {
         assert!(!text.contains(KEY), "{text}");
         assert!(text.contains("***"), "{text}");
     }
+}
+
+/// Adobe's code, message and request id from whichever shape the body has,
+/// and a hint for the codes whose message leaves a person guessing.
+#[tokio::test]
+async fn codes_messages_request_ids_and_hints_in_every_shape() {
+    let flow = |code: &str, title: &str, detail: &str| {
+        json!({
+            "type": format!("https://ns.adobe.com/aep/errors/FLOW-{code}"),
+            "title": title, "status": 400,
+            "report": {"detailed-message": detail, "request-id": "rep-1"}
+        })
+    };
+    // (body, code, message, request id, a word of the hint)
+    let cases = [
+        (
+            json!({"type": "https://ns.adobe.com/aep/errors/FLOW-1405-400", "status": 400, "title": "BadRequestError", "detail": "A valid content-type must be specified"}),
+            Some("FLOW-1405-400"),
+            "A valid content-type must be specified",
+            Some("hdr-1"),
+            None,
+        ),
+        (
+            flow("1418-400", "Delete refused", "used by dataflows"),
+            Some("FLOW-1418-400"),
+            "Delete refused: used by dataflows",
+            Some("rep-1"),
+            Some("delete those dataflows first"),
+        ),
+        (
+            flow("1445-400", "PATCH Connection Feature not enabled", ""),
+            Some("FLOW-1445-400"),
+            "PATCH Connection Feature not enabled",
+            Some("rep-1"),
+            Some("ask Adobe support"),
+        ),
+        (
+            flow("1416-400", "Invalid state", "state is delete-finalizing"),
+            Some("FLOW-1416-400"),
+            "Invalid state: state is delete-finalizing",
+            Some("rep-1"),
+            Some("allows no update or delete"),
+        ),
+        (
+            flow("1457-400", "Cannot update", "delete-finalizing"),
+            Some("FLOW-1457-400"),
+            "Cannot update: delete-finalizing",
+            Some("rep-1"),
+            Some("being deleted"),
+        ),
+        (
+            flow("1458-400", "Cannot delete", "delete-finalizing"),
+            Some("FLOW-1458-400"),
+            "Cannot delete: delete-finalizing",
+            Some("rep-1"),
+            Some("being deleted"),
+        ),
+        (
+            json!({"error_code": "403025", "message": "Profile is not valid"}),
+            Some("403025"),
+            "Profile is not valid",
+            Some("hdr-1"),
+            Some("product profile"),
+        ),
+    ];
+    for (body, code, message, request_id, hint) in cases {
+        let server = MockServer::start().await;
+        Mock::given(method("DELETE"))
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .insert_header("x-request-id", "hdr-1")
+                    .set_body_json(&body),
+            )
+            .mount(&server)
+            .await;
+        let e = client(&server, ready_token())
+            .delete_connection("prod", "c1")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.code(), e.message(), e.request_id()),
+            (code, message, request_id),
+            "{body}"
+        );
+        match hint {
+            Some(words) => assert!(e.hint().unwrap().contains(words), "{e:?}"),
+            None => assert_eq!(e.hint(), None, "{e:?}"),
+        }
+        assert!(!e.to_string().contains('\n'), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn an_ims_scope_refusal_says_where_to_look() {
+    let server = MockServer::start().await;
+    ims_answers(
+        &server,
+        ResponseTemplate::new(400).set_body_json(
+            json!({"error": "invalid_scope", "error_description": "scope session is not allowed"}),
+        ),
+    )
+    .await;
+    let e = client(&server, credentials(&server))
+        .authenticate()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind(), e.code()),
+        (ErrorKind::Unauthorized, Some("invalid_scope"))
+    );
+    assert!(e.hint().unwrap().contains("Developer Console"), "{e:?}");
 }

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use atsprov_emulator::{Config, RunningEmulator};
 use atsprov_model::Secret;
+use atsprov_model::manifest::Auth;
 use atsprov_model::wire::{NewConnection, PatchOp};
-use atsprov_transport::{AuthConfig, Client, ClientConfig, ErrorKind, RetryPolicy};
+use atsprov_transport::{Client, ClientConfig, ErrorKind, RetryPolicy};
 use futures::StreamExt;
 use serde_json::Value;
 use url::Url;
@@ -28,7 +29,7 @@ fn client_with(emulator: &RunningEmulator, secret: &str, retry: RetryPolicy) -> 
         Url::parse(&emulator.flow_url()).unwrap(),
         "ORG1@AdobeOrg",
         CLIENT_ID,
-        AuthConfig::ClientCredentials {
+        Auth::ClientCredentials {
             token_url: Url::parse(&emulator.token_url()).unwrap(),
             client_secret: Secret::new(secret),
             scopes: vec!["openid".into(), "AdobeID".into()],

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use atsprov_model::Secret;
+use atsprov_model::manifest::Auth;
 use atsprov_model::wire::{NewConnection, PatchOp};
-use atsprov_transport::{AuthConfig, Client, ClientConfig, RetryPolicy};
+use atsprov_transport::{Client, ClientConfig, RetryPolicy};
 use serde_json::json;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -129,7 +130,7 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
         Url::parse(&format!("{}{base}", server.uri())).unwrap(),
         "ORG@AdobeOrg",
         "client-id",
-        AuthConfig::ClientCredentials {
+        Auth::ClientCredentials {
             token_url: Url::parse(&format!("{}/ims/token/v3", server.uri())).unwrap(),
             client_secret: Secret::new(CLIENT_SECRET),
             scopes: vec!["openid".into()],
@@ -182,7 +183,7 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
         Url::parse(&format!("{}{base}", refusing.uri())).unwrap(),
         "ORG@AdobeOrg",
         "client-id",
-        AuthConfig::ClientCredentials {
+        Auth::ClientCredentials {
             token_url: Url::parse(&format!("{}/ims/token/v3", refusing.uri())).unwrap(),
             client_secret: Secret::new(CLIENT_SECRET),
             scopes: vec![],
@@ -201,8 +202,8 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     // The capture really holds TRACE output of ours and of the HTTP stack.
-    assert!(logs.contains("flow_request"), "{logs}");
-    assert!(logs.contains("ims_token"), "{logs}");
+    assert!(logs.contains("request{service=Flow"), "{logs}");
+    assert!(logs.contains("request{service=Ims"), "{logs}");
     assert!(logs.contains("TRACE"), "{logs}");
     assert!(logs.contains("hyper") || logs.contains("reqwest"), "{logs}");
     for secret in [

@@ -1,0 +1,223 @@
+//! Listing connections page by page: following `_links.next.href` below the
+//! endpoint only, re-sending the filter and limit a bare continuation link
+//! lacks, and stopping a server that pages forever.
+
+use std::collections::HashSet;
+
+use atsprov_model::wire::{ATS_CONNECTION_SPEC_ID, Connection, ConnectionList, MAX_PAGE_SIZE};
+use tracing::debug;
+use url::Url;
+
+use crate::client::{Call, Inner};
+use crate::error::{Error, ErrorKind};
+use crate::scrub::scrub;
+
+/// The query parameter that carries the paging position.
+const CONTINUATION: &str = "continuationToken";
+
+impl Inner {
+    /// Every ATS connection of `sandbox` (named `name`, when given), all pages.
+    pub(crate) async fn list(
+        &self,
+        sandbox: &str,
+        name: Option<&str>,
+    ) -> Result<Vec<Connection>, Error> {
+        let operation = match name {
+            Some(name) => format!("list connections named `{name}`"),
+            None => "list connections".to_owned(),
+        };
+        let mut first = self.url(&["connections"]);
+        {
+            let mut query = first.query_pairs_mut();
+            query.append_pair(
+                "property",
+                &format!("connectionSpec.id=={ATS_CONNECTION_SPEC_ID}"),
+            );
+            // A name the filter syntax cannot carry (`,` means "any of") is
+            // matched here instead, over the full list.
+            if let Some(name) = name.filter(|n| filterable(n)) {
+                query.append_pair("property", &format!("name=={name}"));
+            }
+            query.append_pair("limit", &MAX_PAGE_SIZE.to_string());
+        }
+        let limits = self.sender.limits;
+        let mut url = first.clone();
+        let mut seen_pages = HashSet::new();
+        let mut seen_tokens = HashSet::new();
+        let mut seen_ids = HashSet::new();
+        let mut items = Vec::new();
+        let mut pages: u32 = 0;
+        loop {
+            let call = Call::get(operation.clone(), sandbox, url.clone());
+            pages += 1;
+            let page: ConnectionList = self.json(&call).await?;
+            debug!(
+                sandbox,
+                items = page.items.len(),
+                "listed a page of connections"
+            );
+            // Pages read while others write can overlap; keep each id once.
+            items.extend(
+                page.items
+                    .into_iter()
+                    .filter(|c| seen_ids.insert(c.id.clone())),
+            );
+            if items.len() > limits.max_items {
+                return Err(call.error(
+                    ErrorKind::Decode,
+                    format!(
+                        "the listing holds more than {} connections; atsprov reads no more than that from one sandbox",
+                        limits.max_items
+                    ),
+                ));
+            }
+            let Some(href) = page
+                .links
+                .and_then(|l| l.next)
+                .map(|n| n.href)
+                .filter(|h| !h.trim().is_empty())
+            else {
+                break;
+            };
+            let shown = scrub(&href, &[]);
+            url = next_page(&self.endpoint, &first, &href).ok_or_else(|| {
+                call.error(
+                    ErrorKind::Decode,
+                    format!("the next-page link `{shown}` does not point below the endpoint"),
+                )
+            })?;
+            let token = url
+                .query_pairs()
+                .find(|(key, _)| key == CONTINUATION)
+                .map(|(_, value)| value.into_owned());
+            let repeated_token = token.is_some_and(|t| !seen_tokens.insert(t));
+            if repeated_token || !seen_pages.insert(url.to_string()) {
+                return Err(call.error(
+                    ErrorKind::Decode,
+                    format!("the next-page link `{shown}` repeats a page already read"),
+                ));
+            }
+            if pages >= limits.max_pages {
+                return Err(call.error(
+                    ErrorKind::Decode,
+                    format!(
+                        "the listing did not end after {pages} pages (the server keeps sending a next-page link); stopped there"
+                    ),
+                ));
+            }
+        }
+        items.retain(|c| {
+            c.connection_spec.id == ATS_CONNECTION_SPEC_ID && name.is_none_or(|n| c.name == n)
+        });
+        Ok(items)
+    }
+}
+
+/// Resolves `_links.next.href`: a path relative to the endpoint, or a full
+/// URL. A link to another origin is refused: the token must not go there.
+/// A link without a `property` filter or a `limit` gets those of `first`,
+/// so a bare continuation token does not widen or shrink the listing.
+pub(crate) fn next_page(endpoint: &Url, first: &Url, href: &str) -> Option<Url> {
+    let mut url = if href.starts_with("http://") || href.starts_with("https://") {
+        Url::parse(href).ok()?
+    } else {
+        let base_path = endpoint.path().trim_end_matches('/');
+        let path = if href.starts_with('/') {
+            href.to_owned()
+        } else {
+            format!("/{href}")
+        };
+        let absolute = if !base_path.is_empty() && path.starts_with(&format!("{base_path}/")) {
+            path
+        } else {
+            format!("{base_path}{path}")
+        };
+        endpoint.join(&absolute).ok()?
+    };
+    if url.origin() != endpoint.origin() {
+        return None;
+    }
+    let has = |url: &Url, key: &str| url.query_pairs().any(|(k, _)| k == key);
+    let missing: Vec<(String, String)> = first
+        .query_pairs()
+        .filter(|(key, _)| (key == "property" || key == "limit") && !has(&url, key))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if !missing.is_empty() {
+        url.query_pairs_mut().extend_pairs(missing);
+    }
+    Some(url)
+}
+
+/// Whether `name` can go into `property=name==…` as it is.
+pub(crate) fn filterable(name: &str) -> bool {
+    !name.is_empty()
+        && name.trim() == name
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_page_links_resolve_below_the_endpoint_with_the_filter() {
+        let endpoint = Url::parse("https://platform.adobe.io/data/foundation/flowservice").unwrap();
+        let base = endpoint.as_str();
+        let first = Url::parse(&format!(
+            "{base}/connections?property=connectionSpec.id%3D%3Dabc&limit=1000"
+        ))
+        .unwrap();
+        let filter = "property=connectionSpec.id%3D%3Dabc&limit=1000";
+        let cases = [
+            (
+                "/connections?continuationToken=abc",
+                Some(format!("{base}/connections?continuationToken=abc&{filter}")),
+            ),
+            (
+                "connections?continuationToken=abc",
+                Some(format!("{base}/connections?continuationToken=abc&{filter}")),
+            ),
+            (
+                "/data/foundation/flowservice/connections?continuationToken=abc&limit=10",
+                Some(format!(
+                    "{base}/connections?continuationToken=abc&limit=10&property=connectionSpec.id%3D%3Dabc"
+                )),
+            ),
+            (
+                "https://platform.adobe.io/data/foundation/flowservice/connections?property=x&limit=5",
+                Some(format!("{base}/connections?property=x&limit=5")),
+            ),
+            ("https://evil.example.com/connections?x=1", None),
+            (
+                "http://platform.adobe.io/data/foundation/flowservice/connections",
+                None,
+            ),
+        ];
+        for (href, expected) in cases {
+            assert_eq!(
+                next_page(&endpoint, &first, href).map(String::from),
+                expected,
+                "{href}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_the_filter_can_carry() {
+        for (name, ok) in [
+            ("sales-eu", true),
+            ("Sales EU 2", true),
+            ("a_b.c", true),
+            ("a,b", false),
+            ("a==b", false),
+            ("", false),
+            (" padded", false),
+            ("x&y", false),
+        ] {
+            assert_eq!(filterable(name), ok, "{name}");
+        }
+    }
+}
