@@ -31,12 +31,8 @@ impl Spec {
     }
 }
 
-/// A valid manifest with `accounts` accounts spread over `sandboxes` sandboxes
-/// (`sb0`, `sb1`, …; each account in one or two of them). Every key is
-/// `{ env = "ATSPROV_BENCH_KEY" }` and the client secret is
-/// `{ env = "ATSPROV_BENCH_CLIENT_SECRET" }`; the endpoints are the loopback
-/// defaults of the emulator, which `ATSPROV_PLATFORM__ENDPOINT` and
-/// `ATSPROV_AUTH__TOKEN_URL` override.
+/// [`manifest_of`] with each account in one or two of `sandboxes` sandboxes
+/// and every key in the variable (the shape the tests check).
 #[cfg(test)]
 pub(crate) fn manifest(accounts: usize, sandboxes: usize) -> String {
     manifest_of(&Spec {
@@ -47,7 +43,10 @@ pub(crate) fn manifest(accounts: usize, sandboxes: usize) -> String {
     })
 }
 
-/// A valid manifest of this shape (see [`manifest`] for what is fixed).
+/// A valid manifest of this shape: accounts `bench-NNNNNN` in sandboxes
+/// `sb0`, `sb1`, …; the client secret is `{ env = "ATSPROV_BENCH_CLIENT_SECRET" }`;
+/// the endpoints are the loopback defaults of the emulator, which
+/// `ATSPROV_PLATFORM__ENDPOINT` and `ATSPROV_AUTH__TOKEN_URL` override.
 pub(crate) fn manifest_of(spec: &Spec) -> String {
     let sandboxes = spec.sandboxes.max(1);
     let mut out = String::with_capacity(200 + spec.accounts * (150 + 8 * sandboxes));
