@@ -2,18 +2,18 @@
 //! it shows and returns, and maps the result to an exit code.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use atsprov_model::manifest::Overrides;
 use atsprov_model::plan::Plan;
 use atsprov_model::render;
-use atsprov_model::report::ItemError;
+use atsprov_model::report::{ErrorKind, ItemError};
 use atsprov_runner::{ApplyOptions, ApplyRun, KeyCheck, Observer, ReportFormat};
 
 use crate::cli::{ApplyArgs, GlobalArgs, ReportFormatArg};
 use crate::commands::{
-    client, load_target, progress_mode, runtime, show_key_checks, show_plan_errors,
+    client, guard, load_target, progress_mode, runtime, show_key_checks, show_plan_errors,
 };
 use crate::exit::{Exit, Failure, Outcome};
 
@@ -52,6 +52,7 @@ fn report_targets(args: &ApplyArgs) -> Result<Vec<(PathBuf, ReportFormat)>, Fail
 struct Screen<'a> {
     global: &'a GlobalArgs,
     dry_run: bool,
+    auto_approve: bool,
     color: bool,
 }
 
@@ -71,21 +72,36 @@ impl Observer for Screen<'_> {
     fn stopped(&self, error: &ItemError) {
         crate::output::stderr(&format!("error: {error}\n"));
     }
+
+    fn confirm(&self, plan: &Plan) -> bool {
+        if self.auto_approve || self.dry_run || !guard::can_ask() {
+            return true;
+        }
+        guard::ask(&render::plan_text(plan, self.color))
+    }
 }
 
-pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome {
+pub(crate) fn run(global: &GlobalArgs, mut args: ApplyArgs, color: bool) -> Outcome {
     let reports = report_targets(&args)?;
+    let paths: Vec<PathBuf> = reports.iter().map(|(path, _)| path.clone()).collect();
+    guard::check_report_paths(&paths)?;
+    let saved = match &args.saved_plan {
+        Some(path) => Some(guard::load_saved_plan(path, &mut args.target)?),
+        None => None,
+    };
     let overrides = Overrides {
         concurrency: args.concurrency,
-        ..Overrides::default()
+        max_deletes: args.max_deletes,
     };
     let target = load_target(global, &args.target, &overrides)?;
+    let lock_note = atsprov_runner::lock::note(&args.target.manifest);
     let client = client(&target.manifest)?;
     let runtime = runtime()?;
     let clock = Instant::now();
     let screen = Screen {
         global,
         dry_run: args.dry_run,
+        auto_approve: args.auto_approve,
         color,
     };
     let run = ApplyRun {
@@ -101,6 +117,11 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
             concurrency: target.manifest.concurrency as usize,
             progress: progress_mode(global),
         },
+        max_deletes: target.manifest.max_deletes,
+        saved: saved.as_ref().map(|s| &s.basis),
+        lock_wait: (!args.dry_run).then(|| Duration::from_secs(args.lock_timeout)),
+        lock_note: &lock_note,
+        fail_fast: args.fail_fast,
     };
     // Signals are listened to from the start: even an interrupt while the
     // live state is read ends with a report.
@@ -118,12 +139,34 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
             }
         }
     }
+    let conflicts = report
+        .items
+        .iter()
+        .filter(|i| {
+            i.error
+                .as_ref()
+                .is_some_and(|e| e.kind == ErrorKind::Conflict)
+        })
+        .count();
+    if conflicts > 0 {
+        summary.push_str(&format!(
+            "\n{conflicts} conflict(s) left: those connections are not provisioned. Set `adopt = true` on the account to take the live one over, or rename the account.\n"
+        ));
+    }
     crate::output::stdout(&summary)
         .map_err(|err| Failure::Fatal(anyhow!("could not write the summary: {err}")))?;
+    if let Some(error) = &result.guard {
+        crate::output::stderr(&format!("error: {}\n", error.message));
+    }
 
     Ok(if report.interrupted {
         Exit::Interrupted
-    } else if report.summary.failed > 0 || write_failed || result.keys_failed {
+    } else if report.summary.failed > 0
+        || write_failed
+        || result.keys_failed
+        || result.guard.is_some()
+        || conflicts > 0
+    {
         Exit::ItemsFailed
     } else {
         Exit::Success

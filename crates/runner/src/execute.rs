@@ -64,6 +64,11 @@ pub trait Observer: Sync {
     fn stopped(&self, _error: &ItemError) {}
     /// An item whose write is done (succeeded or failed).
     fn item_done(&self, _item: &ReportItem) {}
+    /// Just before the first write of a plan that writes: true to go on.
+    /// The binary asks a person at a terminal; by default, go on.
+    fn confirm(&self, _plan: &Plan) -> bool {
+        true
+    }
 }
 
 /// An observer that looks away.

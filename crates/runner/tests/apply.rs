@@ -261,6 +261,12 @@ async fn run_apply(
             concurrency: 4,
             progress: ProgressMode::Hidden,
         },
+        max_deletes: manifest.max_deletes,
+        saved: None,
+        // In-process runs share no lock directory; the binary's e2e tests cover the lock.
+        lock_wait: None,
+        lock_note: "",
+        fail_fast: false,
     }
     .run(observer, interrupt)
     .await
