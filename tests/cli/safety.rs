@@ -122,3 +122,138 @@ fn two_owners_share_a_sandbox_without_touching_each_other() {
     let legacy = manifest_as(d, &emu, "legacy.toml", None, &["prod"], &accts(&["www"]));
     assert_eq!(rows(&plan_json(d, &legacy, &["--prune"])), ["www create"]);
 }
+
+fn writes(emu: &Emulator) -> u64 {
+    emu.stats()["writes"].as_u64().unwrap()
+}
+
+fn names(prefix: &str, n: usize) -> Vec<Acct> {
+    (0..n)
+        .map(|i| Acct::new(&format!("{prefix}-{i:03}")))
+        .collect()
+}
+
+/// Every name in `sandbox` exists exactly once.
+fn assert_no_duplicates(emu: &Emulator, sandbox: &str, want: usize) {
+    let live = live_names(emu, &[sandbox]);
+    let counts = &live[sandbox];
+    assert_eq!(counts.len(), want, "{live:?}");
+    assert!(counts.values().all(|n| *n == 1), "duplicates: {live:?}");
+}
+
+#[test]
+fn a_conflict_left_makes_apply_exit_1_and_plain_plan_exit_0() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = manifest_as(
+        d,
+        &emu,
+        "m.toml",
+        None,
+        &["prod"],
+        &accts(&["mine", "taken"]),
+    );
+    let m = m.to_str().unwrap();
+    emu.create_foreign("prod", "taken", "made in the UI");
+
+    let out = run(&mut cmd(d, &["apply", m, "--report", "r.json"], &[]));
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(
+        out.stdout.contains("1 conflict(s) left") && out.stdout.contains("adopt = true"),
+        "{}",
+        out.transcript()
+    );
+    let report = crate::apply::read_json(&d.join("r.json"));
+    let taken = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "taken")
+        .unwrap();
+    assert_eq!(taken["status"], "skipped");
+    assert_eq!(taken["error"]["kind"], "conflict");
+    assert!(
+        taken["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("adopt = true"),
+        "{taken}"
+    );
+
+    let plain = run(&mut cmd(d, &["plan", m], &[]));
+    assert_eq!(plain.code, 0, "{}", plain.transcript());
+    let detailed = run(&mut cmd(d, &["plan", m, "--detailed-exitcode"], &[]));
+    assert_eq!(detailed.code, 2, "{}", detailed.transcript());
+}
+
+#[test]
+fn two_applies_started_together_make_no_duplicates() {
+    let emu = Emulator::start(&["--latency-ms", "20"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = manifest_as(d, &emu, "m.toml", None, &["prod"], &names("acct", 60));
+    let m = m.to_str().unwrap();
+    let spawn = |extra: &[&str]| {
+        let mut args = vec!["apply", m];
+        args.extend_from_slice(extra);
+        cmd(d, &args, &[])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Once waiting for the other, once giving up at once.
+    for extra in [&[][..], &["--lock-timeout", "0"][..]] {
+        let (a, b) = (spawn(extra), spawn(extra));
+        for child in [a, b] {
+            let out = child.wait_with_output().unwrap();
+            let code = out.status.code();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(matches!(code, Some(0 | 1)), "{code:?} {stderr}");
+            if code == Some(1) {
+                assert!(
+                    stderr.contains("another atsprov run is working on sandbox `prod`")
+                        && stderr.contains("pid "),
+                    "{stderr}"
+                );
+            }
+        }
+        assert_no_duplicates(&emu, "prod", 60);
+    }
+}
+
+#[test]
+fn a_busy_sandbox_names_its_holder_and_a_killed_holder_lets_go() {
+    let emu = Emulator::start(&["--latency-ms", "200"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = manifest_as(d, &emu, "m.toml", None, &["prod"], &names("acct", 40));
+    let m = m.to_str().unwrap();
+    let start = || {
+        cmd(d, &["apply", m], &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let wait_for_writes = || {
+        while writes(&emu) == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+
+    let mut first = start();
+    wait_for_writes();
+    let busy = run(&mut cmd(d, &["apply", m, "--lock-timeout", "0"], &[]));
+    let holder = format!("pid {}", first.id());
+    assert_eq!(busy.code, 1, "{}", busy.transcript());
+    assert!(busy.stderr.contains(&holder), "{}", busy.transcript());
+    assert!(busy.stderr.contains("m.toml"), "{}", busy.transcript());
+    // The holder is killed outright: the OS releases its lock.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let next = run(&mut cmd(d, &["apply", m, "--lock-timeout", "5"], &[]));
+    assert_eq!(next.code, 0, "{}", next.transcript());
+    assert_no_duplicates(&emu, "prod", 40);
+}
