@@ -257,3 +257,171 @@ fn a_busy_sandbox_names_its_holder_and_a_killed_holder_lets_go() {
     assert_eq!(next.code, 0, "{}", next.transcript());
     assert_no_duplicates(&emu, "prod", 40);
 }
+
+#[test]
+fn too_many_deletes_write_nothing_at_all() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let all = manifest_as(
+        d,
+        &emu,
+        "m.toml",
+        None,
+        &["prod"],
+        &accts(&["aaa", "bbb", "ccc", "ddd"]),
+    );
+    let out = run(&mut cmd(d, &["apply", all.to_str().unwrap()], &[]));
+    assert_eq!(out.code, 0, "{}", out.transcript());
+
+    // A truncated manifest, plus one new account: three deletes and a create.
+    let cut = manifest_as(d, &emu, "m.toml", None, &["prod"], &accts(&["aaa", "eee"]));
+    let cut = cut.to_str().unwrap();
+    let before = writes(&emu);
+    let out = run(&mut cmd(
+        d,
+        &[
+            "apply",
+            cut,
+            "--prune",
+            "--max-deletes",
+            "2",
+            "--report",
+            "r.json",
+        ],
+        &[],
+    ));
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(
+        out.stderr
+            .contains("deletes 3 connections, more than the limit of 2")
+            && out.stderr.contains("--max-deletes")
+            && out.stderr.contains("max_deletes"),
+        "{}",
+        out.transcript()
+    );
+    assert_eq!(writes(&emu), before, "nothing at all was written");
+    let report = crate::apply::read_json(&d.join("r.json"));
+    let skipped: Vec<&Value> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["status"] == "skipped")
+        .collect();
+    assert_eq!(skipped.len(), 4, "{report}");
+    for item in skipped {
+        assert_eq!(item["error"]["kind"], "guard", "{item}");
+        assert!(
+            item["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("the limit of 2")
+        );
+    }
+
+    // The manifest's default (10) lets three through.
+    let out = run(&mut cmd(d, &["apply", cut, "--prune"], &[]));
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert_eq!(
+        live_names(&emu, &["prod"])["prod"]
+            .keys()
+            .collect::<Vec<_>>(),
+        ["aaa", "eee"]
+    );
+}
+
+#[test]
+fn a_report_path_that_cannot_be_written_stops_the_run_before_any_write() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = manifest_as(d, &emu, "m.toml", None, &["prod"], &accts(&["aaa", "bbb"]));
+    let m = m.to_str().unwrap();
+    // Tests run as root, which writes anywhere: a regular file is a folder no one can write in.
+    std::fs::write(d.join("a-file"), "not a folder").unwrap();
+    std::fs::create_dir(d.join("a-dir")).unwrap();
+    for (report, why) in [
+        ("missing/r.json", "does not exist"),
+        ("a-file/r.json", "is not a folder"),
+        ("a-dir", "is a directory"),
+    ] {
+        let out = run(&mut cmd(
+            d,
+            &[
+                "apply",
+                m,
+                "--report",
+                "ok.json",
+                "--report",
+                report,
+                "--report-format",
+                "json",
+                "--report-format",
+                "json",
+            ],
+            &[],
+        ));
+        assert_eq!(out.code, 1, "{}", out.transcript());
+        assert!(
+            out.stderr.contains(report) && out.stderr.contains(why),
+            "{}",
+            out.transcript()
+        );
+        assert!(
+            out.stderr.contains("nothing was sent"),
+            "{}",
+            out.transcript()
+        );
+        assert_eq!(writes(&emu), 0, "{report}");
+        assert!(!d.join("ok.json").exists());
+    }
+    assert!(emu.list("prod").is_empty());
+}
+
+#[test]
+fn fail_fast_stops_the_sandboxes_after_a_failed_one() {
+    // The emulator knows `prod` only: `ghost`, declared first, cannot be read.
+    let emu = Emulator::start(&["--sandboxes", "prod"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = manifest_as(
+        d,
+        &emu,
+        "m.toml",
+        None,
+        &["ghost", "prod"],
+        &accts(&["aaa", "bbb"]),
+    );
+    let m = m.to_str().unwrap();
+
+    let out = run(&mut cmd(
+        d,
+        &["apply", m, "--fail-fast", "--report", "r.json"],
+        &[],
+    ));
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert_eq!(writes(&emu), 0, "{}", out.transcript());
+    let report = crate::apply::read_json(&d.join("r.json"));
+    let items = report["items"].as_array().unwrap();
+    let by_sandbox = |s: &'static str| items.iter().filter(move |i| i["sandbox"] == s);
+    assert!(
+        by_sandbox("ghost").all(|i| i["status"] == "failed"),
+        "{report}"
+    );
+    assert_eq!(by_sandbox("prod").count(), 2, "{report}");
+    for item in by_sandbox("prod") {
+        assert_eq!(item["status"], "skipped", "{item}");
+        assert!(
+            item["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("`--fail-fast` and sandbox `ghost` had a failure"),
+            "{item}"
+        );
+    }
+
+    // Without it, `prod` still runs.
+    let out = run(&mut cmd(d, &["apply", m], &[]));
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert_eq!(live_names(&emu, &["prod"])["prod"].len(), 2);
+}
