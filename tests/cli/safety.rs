@@ -425,3 +425,196 @@ fn fail_fast_stops_the_sandboxes_after_a_failed_one() {
     assert_eq!(out.code, 1, "{}", out.transcript());
     assert_eq!(live_names(&emu, &["prod"])["prod"].len(), 2);
 }
+
+/// Changes a connection's description the way a person in the AEP UI would.
+fn edit_by_hand(emu: &Emulator, sandbox: &str, connection: &Value) {
+    let token = emu.token("someone-else");
+    let auth = format!("Bearer {token}");
+    let id = connection["id"].as_str().unwrap();
+    let etag = connection["etag"].as_str().unwrap();
+    let (status, body) = emu.http(
+        "PATCH",
+        &format!("/data/foundation/flowservice/connections/{id}"),
+        &[
+            ("Authorization", &auth),
+            ("x-api-key", "someone-else"),
+            ("x-gw-ims-org-id", emu::ORG),
+            ("x-sandbox-name", sandbox),
+            ("If-Match", etag),
+        ],
+        Some(r#"[{"op": "replace", "path": "/description", "value": "edited by hand"}]"#),
+    );
+    assert_eq!(status, 200, "PATCH: {body}");
+}
+
+#[test]
+fn a_saved_plan_is_carried_out_only_while_nothing_changed() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = manifest_as(d, &emu, "m.toml", None, &["prod"], &accts(&["aaa", "bbb"]));
+    let m = m.to_str().unwrap();
+    let save = || {
+        let out = run(&mut cmd(
+            d,
+            &["plan", m, "--prune", "--format", "json", "--out", "p.json"],
+            &[],
+        ));
+        assert_eq!(out.code, 0, "{}", out.transcript());
+    };
+
+    // Unchanged: exactly the saved plan (two creates), with its `--prune`.
+    save();
+    let saved = crate::apply::read_json(&d.join("p.json"));
+    assert_eq!(rows(&saved), ["aaa create", "bbb create"]);
+    assert_eq!(saved["options"]["prune"], true);
+    let out = run(&mut cmd(d, &["apply", m, "--plan", "p.json"], &[]));
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert_eq!(writes(&emu), 2);
+    assert_no_duplicates(&emu, "prod", 2);
+
+    // The key is rotated between the review and the apply: stale (manifest).
+    save();
+    let rotated = [("E2E_KEY", emu::key("rotated"))];
+    let out = run(&mut cmd(d, &["apply", m, "--plan", "p.json"], &rotated));
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(
+        out.stderr
+            .contains("the plan is stale; plan again (the manifest")
+            && !out.stderr.contains("the live connections changed"),
+        "{}",
+        out.transcript()
+    );
+    assert_eq!(writes(&emu), 2, "nothing written");
+
+    // Someone edits a connection between the review and the apply: stale (live).
+    let bbb = emu
+        .list("prod")
+        .into_iter()
+        .find(|c| c["name"] == "bbb")
+        .unwrap();
+    edit_by_hand(&emu, "prod", &bbb);
+    let writes_before = writes(&emu);
+    let out = run(&mut cmd(d, &["apply", m, "--plan", "p.json"], &[]));
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(
+        out.stderr
+            .contains("the plan is stale; plan again (the live connections changed"),
+        "{}",
+        out.transcript()
+    );
+    assert_eq!(writes(&emu), writes_before, "nothing written");
+
+    // Not a plan at all, or a different `--sandbox`: refused before anything is sent.
+    std::fs::write(d.join("r.json"), r#"{"schema": "atsprov.report/v1"}"#).unwrap();
+    let out = run(&mut cmd(d, &["apply", m, "--plan", "r.json"], &[]));
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(
+        out.stderr.contains("not an `atsprov.plan/v1` plan"),
+        "{}",
+        out.transcript()
+    );
+}
+
+/// Runs `atsprov ARGS` under a pseudo-terminal (util-linux `script`),
+/// typing `answer` at it. `None` when `script` is not installed.
+fn at_a_terminal(dir: &Path, args: &[&str], answer: &str) -> Option<crate::common::Run> {
+    use std::io::Write as _;
+    let probe = std::process::Command::new("script")
+        .arg("--version")
+        .output();
+    if probe.is_err() {
+        return None;
+    }
+    let inner = cmd(dir, args, &[]);
+    let line = std::iter::once(inner.get_program())
+        .chain(inner.get_args())
+        .map(|a| format!("'{}'", a.to_str().unwrap()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut outer = std::process::Command::new("script");
+    outer.args(["-qefc", &line, "/dev/null"]).current_dir(dir);
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(v) => outer.env(key, v),
+            None => outer.env_remove(key),
+        };
+    }
+    let mut child = outer
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(answer.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    Some(crate::common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+#[test]
+fn at_a_terminal_apply_asks_first_and_only_yes_writes() {
+    const QUESTION: &str = "Apply these changes? Type yes to continue:";
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = manifest_as(d, &emu, "m.toml", None, &["prod"], &accts(&["aaa"]));
+    let m = m.to_str().unwrap();
+
+    let Some(no) = at_a_terminal(d, &["apply", m], "no\n") else {
+        eprintln!("skipped: util-linux `script` is not installed, so no pseudo-terminal");
+        return;
+    };
+    assert_eq!(no.code, 1, "{}", no.transcript());
+    assert!(no.stdout.contains(QUESTION), "{}", no.transcript());
+    assert!(
+        no.stdout.contains("+ aaa"),
+        "the plan is shown: {}",
+        no.transcript()
+    );
+    assert!(
+        no.stdout.contains("not confirmed; nothing was written"),
+        "{}",
+        no.transcript()
+    );
+    assert_eq!(writes(&emu), 0);
+
+    // A dry run never asks.
+    let dry = at_a_terminal(d, &["apply", m, "--dry-run"], "").unwrap();
+    assert_eq!(dry.code, 0, "{}", dry.transcript());
+    assert!(!dry.stdout.contains(QUESTION), "{}", dry.transcript());
+
+    let yes = at_a_terminal(d, &["apply", m], "yes\n").unwrap();
+    assert_eq!(yes.code, 0, "{}", yes.transcript());
+    assert!(yes.stdout.contains(QUESTION), "{}", yes.transcript());
+    assert_eq!(writes(&emu), 1);
+
+    // Nothing to do: no question.
+    let empty = at_a_terminal(d, &["apply", m], "").unwrap();
+    assert_eq!(empty.code, 0, "{}", empty.transcript());
+    assert!(!empty.stdout.contains(QUESTION), "{}", empty.transcript());
+
+    // `--auto-approve` never asks; without a terminal there is no question either.
+    let extra = manifest_as(d, &emu, "m.toml", None, &["prod"], &accts(&["aaa", "bbb"]));
+    let extra = extra.to_str().unwrap();
+    let auto = at_a_terminal(d, &["apply", extra, "--auto-approve"], "").unwrap();
+    assert_eq!(auto.code, 0, "{}", auto.transcript());
+    assert!(!auto.stdout.contains(QUESTION), "{}", auto.transcript());
+    let extra = manifest_as(
+        d,
+        &emu,
+        "m.toml",
+        None,
+        &["prod"],
+        &accts(&["aaa", "bbb", "ccc"]),
+    );
+    let piped = run(&mut cmd(d, &["apply", extra.to_str().unwrap()], &[]));
+    assert_eq!(piped.code, 0, "{}", piped.transcript());
+    assert!(!piped.stderr.contains(QUESTION), "{}", piped.transcript());
+    assert_eq!(writes(&emu), 3);
+}
