@@ -567,7 +567,11 @@ fn at_a_terminal_apply_asks_first_and_only_yes_writes() {
     let m = m.to_str().unwrap();
 
     let Some(no) = at_a_terminal(d, &["apply", m], "no\n") else {
-        eprintln!("skipped: util-linux `script` is not installed, so no pseudo-terminal");
+        // A skipped test must say so where cargo test shows it.
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped: util-linux `script` is not installed, so no pseudo-terminal");
+        }
         return;
     };
     assert_eq!(no.code, 1, "{}", no.transcript());

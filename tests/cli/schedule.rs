@@ -306,7 +306,10 @@ fn the_ci_workflow_plans_on_pull_requests_and_applies_on_schedule() {
     assert!(plan_job.contains("plan \"$MANIFEST\" --format json --out plan.json"));
     assert!(plan_job.contains(">> \"$GITHUB_STEP_SUMMARY\""));
     assert!(apply_job.contains("if: github.event_name != 'pull_request'"));
-    assert!(apply_job.contains("needs: plan"), "applies the plan job's plan");
+    assert!(
+        apply_job.contains("needs: plan"),
+        "applies the plan job's plan"
+    );
     assert!(apply_job.contains("actions/download-artifact"));
     assert!(apply_job.contains("apply \"$MANIFEST\""));
     assert!(apply_job.contains("cat report.md >> \"$GITHUB_STEP_SUMMARY\""));
