@@ -101,7 +101,7 @@ async fn serve(config: Config) -> Outcome {
     let listen = config.listen;
     // Listen for signals before announcing the address, so a signal sent right after the
     // first line is handled as a clean shutdown.
-    let signals = Signals::install().context("cannot listen for signals")?;
+    let signals = atsprov_runner::Signals::listen();
     let emulator = atsprov_emulator::start(config)
         .await
         .with_context(|| format!("cannot listen on `{listen}`"))
@@ -113,45 +113,8 @@ async fn serve(config: Config) -> Outcome {
         emulator.token_url()
     ))
     .context("cannot write to stdout")?;
-    signals.wait().await;
+    signals.interrupt().pressed().await;
     tracing::info!("shutting down");
     emulator.shutdown().await;
     Ok(Exit::Success)
-}
-
-/// Ctrl-C and, on Unix, SIGTERM.
-struct Signals {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    #[cfg(unix)]
-    fn install() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            interrupt: signal(SignalKind::interrupt())?,
-            terminate: signal(SignalKind::terminate())?,
-        })
-    }
-
-    #[cfg(not(unix))]
-    fn install() -> std::io::Result<Self> {
-        Ok(Self {})
-    }
-
-    #[cfg(unix)]
-    async fn wait(mut self) {
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
-    }
-
-    #[cfg(not(unix))]
-    async fn wait(self) {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -6,10 +6,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::connstr::{ConnectionString, DEFAULT_ENDPOINT_SUFFIX};
 use crate::desired::DesiredConnection;
 use crate::ownership::{self, Fingerprint};
 use crate::wire::{ATS_CONNECTION_SPEC_ID, Connection};
+
+mod basis;
+mod diff;
+
+pub use basis::Basis;
+pub use diff::{Diff, DiffField};
+use diff::{credential_diff, describe};
 
 /// What happens to one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
@@ -64,82 +70,6 @@ impl Field {
         match self {
             Field::Description => "description",
             Field::Credentials => "credentials",
-        }
-    }
-}
-
-/// What an update changes, from what to what.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DiffField {
-    /// The user's description text (without atsprov's marker).
-    Description,
-    /// The storage account name in the connection string.
-    AccountName,
-    /// The connection string's endpoint suffix.
-    EndpointSuffix,
-    /// The connection string's explicit Table endpoint.
-    TableEndpoint,
-    /// The account key: only its fingerprints are shown, never the key.
-    Key,
-    /// atsprov's ownership marker (an adoption adds it).
-    Marker,
-}
-
-impl DiffField {
-    /// The words a person reads.
-    pub fn label(self) -> &'static str {
-        match self {
-            DiffField::Description => "description",
-            DiffField::AccountName => "account name",
-            DiffField::EndpointSuffix => "endpoint suffix",
-            DiffField::TableEndpoint => "Table endpoint",
-            DiffField::Key => "key",
-            DiffField::Marker => "marker",
-        }
-    }
-}
-
-/// One change of one field: `old` → `new` (`None` where there is no value).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-pub struct Diff {
-    /// Which field.
-    pub field: DiffField,
-    /// The live value (for `key`, the live fingerprint).
-    pub old: Option<String>,
-    /// The declared value (for `key`, the declared fingerprint).
-    pub new: Option<String>,
-}
-
-impl Diff {
-    fn new(field: DiffField, old: Option<&str>, new: Option<&str>) -> Self {
-        Self {
-            field,
-            old: old.map(str::to_owned),
-            new: new.map(str::to_owned),
-        }
-    }
-
-    /// `description: "a" → "b"`, `key changed (fp 1234… → 5678…)`.
-    pub fn describe(&self) -> String {
-        let show = |v: &Option<String>| match v {
-            Some(v) if self.field == DiffField::Description => format!("{v:?}"),
-            Some(v) => v.clone(),
-            None => "(none)".to_owned(),
-        };
-        match self.field {
-            DiffField::Key => format!(
-                "key changed (fingerprint {} → {})",
-                show(&self.old),
-                show(&self.new)
-            ),
-            DiffField::Marker => "atsprov's marker added".to_owned(),
-            field => format!(
-                "{}: {} → {}",
-                field.label(),
-                show(&self.old),
-                show(&self.new)
-            ),
         }
     }
 }
@@ -205,90 +135,6 @@ pub struct SandboxError {
     pub sandbox: String,
     /// What went wrong, one line.
     pub error: String,
-}
-
-/// What a plan was made from, as digests: enough to tell, later, whether
-/// the manifest's desired state or the live connections changed since (a
-/// saved plan is carried out only when neither did). No secret goes in:
-/// credentials enter only through their fingerprints.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, JsonSchema)]
-pub struct Basis {
-    /// SHA-256 of the desired state and the plan's options (prune, owner, sandboxes).
-    pub manifest: String,
-    /// SHA-256 of every live connection seen: sandbox, id, etag, name, state, spec.
-    pub live: String,
-}
-
-impl Basis {
-    fn of(
-        desired: &[DesiredConnection],
-        live: &BTreeMap<String, Vec<Connection>>,
-        options: &Options<'_>,
-    ) -> Self {
-        let mut m = Digest::new("atsprov.plan.manifest/v1");
-        m.field(if options.prune { "prune" } else { "keep" });
-        m.field(options.owner.unwrap_or(""));
-        m.field(&options.sandboxes.len().to_string());
-        for sandbox in options.sandboxes {
-            m.field(sandbox);
-        }
-        for d in desired {
-            m.field(&d.sandbox);
-            m.field(&d.name);
-            m.field(&d.description);
-            m.field(d.fingerprint.as_str());
-            m.field(if d.adopt { "adopt" } else { "" });
-            m.field(d.owner.as_deref().unwrap_or(""));
-        }
-        let mut l = Digest::new("atsprov.plan.live/v1");
-        for (sandbox, connections) in live {
-            let mut seen: Vec<&Connection> = connections.iter().collect();
-            seen.sort_by(|a, b| (&a.id, &a.etag).cmp(&(&b.id, &b.etag)));
-            l.field(sandbox);
-            l.field(&seen.len().to_string());
-            for c in seen {
-                l.field(&c.id);
-                l.field(&c.etag);
-                l.field(&c.name);
-                l.field(c.description.as_deref().unwrap_or("\0none"));
-                l.field(c.state.as_deref().unwrap_or(""));
-                l.field(&c.connection_spec.id);
-            }
-        }
-        Self {
-            manifest: m.finish(),
-            live: l.finish(),
-        }
-    }
-}
-
-/// SHA-256 over length-prefixed fields, so that no two inputs run together.
-struct Digest(sha2::Sha256);
-
-impl Digest {
-    fn new(tag: &str) -> Self {
-        let mut d = Self(sha2::Sha256::default());
-        d.field(tag);
-        d
-    }
-
-    fn field(&mut self, value: &str) {
-        use sha2::Digest as _;
-        self.0.update((value.len() as u64).to_le_bytes());
-        self.0.update(value.as_bytes());
-    }
-
-    fn finish(self) -> String {
-        use sha2::Digest as _;
-        let bytes = self.0.finalize();
-        let mut hex = String::with_capacity(71);
-        hex.push_str("sha256:");
-        for b in bytes {
-            hex.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
-            hex.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
-        }
-        hex
-    }
 }
 
 /// The whole plan: changes in the manifest's sandbox order, then by name.
@@ -625,69 +471,6 @@ pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -
         }
     }
     change
-}
-
-fn describe(diff: &[Diff]) -> String {
-    diff.iter()
-        .map(Diff::describe)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// What changed in the credentials: the plain parts of the live connection
-/// string against the declared ones; when those agree (or cannot be read),
-/// the key, shown only by its fingerprints.
-fn credential_diff(
-    live: &Connection,
-    want: &DesiredConnection,
-    live_fp: &Fingerprint,
-) -> Vec<Diff> {
-    let key_changed = || {
-        Diff::new(
-            DiffField::Key,
-            Some(live_fp.as_str()),
-            Some(want.fingerprint.as_str()),
-        )
-    };
-    let Ok(new) = ConnectionString::parse(want.connection_string.expose()) else {
-        return vec![key_changed()];
-    };
-    let old = &live.plain;
-    let mut diff = Vec::new();
-    if let Some(old_name) = &old.account_name
-        && *old_name != new.account_name
-    {
-        diff.push(Diff::new(
-            DiffField::AccountName,
-            Some(old_name),
-            Some(&new.account_name),
-        ));
-    }
-    if old.account_name.is_some() {
-        let old_suffix = old
-            .endpoint_suffix
-            .as_deref()
-            .unwrap_or(DEFAULT_ENDPOINT_SUFFIX);
-        if old_suffix != new.endpoint_suffix() {
-            diff.push(Diff::new(
-                DiffField::EndpointSuffix,
-                Some(old_suffix),
-                Some(new.endpoint_suffix()),
-            ));
-        }
-        let new_endpoint = new.table_endpoint.as_ref().map(url::Url::as_str);
-        if old.table_endpoint.as_deref() != new_endpoint {
-            diff.push(Diff::new(
-                DiffField::TableEndpoint,
-                old.table_endpoint.as_deref(),
-                new_endpoint,
-            ));
-        }
-    }
-    if diff.is_empty() {
-        diff.push(key_changed());
-    }
-    diff
 }
 
 #[cfg(test)]

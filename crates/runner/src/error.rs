@@ -21,7 +21,11 @@ pub(crate) fn from_transport(err: &atsprov_transport::Error) -> ItemError {
     };
     ItemError {
         kind,
-        message: err.message().to_owned(),
+        // What to do comes with what went wrong.
+        message: match err.hint() {
+            Some(hint) => format!("{}; {hint}", err.message()),
+            None => err.message().to_owned(),
+        },
         http_status: err.status(),
         code: err.code().map(str::to_owned),
         request_id: err.request_id().map(str::to_owned),

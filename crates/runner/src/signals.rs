@@ -54,8 +54,12 @@ impl Signals {
     /// the run goes on without it (and says so in the log).
     pub fn listen() -> Self {
         let (presses, interrupt) = Interrupt::channel();
+        // The handlers are installed here, before `listen` returns, so a
+        // signal that comes right after (e.g. once a server announced its
+        // address) is never missed.
+        let listener = Listener::new();
         let task = tokio::spawn(async move {
-            let mut next = match Listener::new() {
+            let mut next = match listener {
                 Ok(listener) => listener,
                 Err(err) => {
                     tracing::warn!("could not listen for Ctrl-C and SIGTERM: {err}");
@@ -83,6 +87,7 @@ impl Drop for Signals {
 
 #[cfg(unix)]
 struct Listener {
+    int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
 }
@@ -92,6 +97,7 @@ impl Listener {
     fn new() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Self {
+            int: signal(SignalKind::interrupt())?,
             term: signal(SignalKind::terminate())?,
             hup: signal(SignalKind::hangup())?,
         })
@@ -100,7 +106,7 @@ impl Listener {
     /// Waits for the next signal; false when signals can no longer be received.
     async fn signal(&mut self) -> bool {
         tokio::select! {
-            r = tokio::signal::ctrl_c() => r.is_ok(),
+            r = self.int.recv() => r.is_some(),
             r = self.term.recv() => r.is_some(),
             r = self.hup.recv() => r.is_some(),
         }
