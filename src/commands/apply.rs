@@ -73,11 +73,21 @@ impl Observer for Screen<'_> {
         crate::output::stderr(&format!("error: {error}\n"));
     }
 
-    fn confirm(&self, plan: &Plan) -> bool {
+    fn confirm(&self, plan: &Plan) -> tokio::sync::oneshot::Receiver<bool> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
         if self.auto_approve || self.dry_run || !guard::can_ask() {
-            return true;
+            // The receiver is right here: the send cannot fail.
+            let _ = tx.send(true);
+            return rx;
         }
-        guard::ask(&render::plan_text(plan, self.color))
+        let text = render::plan_text(plan, self.color);
+        // A thread of its own, never joined: Ctrl-C while the question
+        // waits ends the run (and the process) without an answer.
+        std::thread::spawn(move || {
+            // Nobody waits any more after an interrupt: nothing to do.
+            let _ = tx.send(guard::ask(&text));
+        });
+        rx
     }
 }
 

@@ -516,10 +516,14 @@ fn a_saved_plan_is_carried_out_only_while_nothing_changed() {
     );
 }
 
+/// The question `apply` asks at a terminal.
+const QUESTION: &str = "Apply these changes? Type yes to continue:";
+
 /// Runs `atsprov ARGS` under a pseudo-terminal (util-linux `script`),
-/// typing `answer` at it. `None` when `script` is not installed.
+/// typing `answer` once the question shows. `None` when `script` is not
+/// installed.
 fn at_a_terminal(dir: &Path, args: &[&str], answer: &str) -> Option<crate::common::Run> {
-    use std::io::Write as _;
+    use std::io::{Read as _, Write as _};
     let probe = std::process::Command::new("script")
         .arg("--version")
         .output();
@@ -543,23 +547,36 @@ fn at_a_terminal(dir: &Path, args: &[&str], answer: &str) -> Option<crate::commo
     let mut child = outer
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(answer.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut answered = false;
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stdout.read(&mut chunk).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&chunk[..n]);
+        if !answered && String::from_utf8_lossy(&seen).contains(QUESTION) {
+            stdin.write_all(answer.as_bytes()).unwrap();
+            answered = true;
+        }
+    }
+    let status = child.wait().unwrap();
     drop(stdin);
     Some(crate::common::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&seen).into_owned(),
+        stderr: String::new(),
     })
 }
 
 #[test]
 fn at_a_terminal_apply_asks_first_and_only_yes_writes() {
-    const QUESTION: &str = "Apply these changes? Type yes to continue:";
     let emu = Emulator::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -587,6 +604,13 @@ fn at_a_terminal_apply_asks_first_and_only_yes_writes() {
         no.transcript()
     );
     assert_eq!(writes(&emu), 0);
+
+    // Ctrl-C while the question waits: interrupted, nothing written, a report.
+    let stop = at_a_terminal(d, &["apply", m, "--report", "r.json"], "\u{3}").unwrap();
+    assert_eq!(stop.code, 130, "{}", stop.transcript());
+    assert_eq!(writes(&emu), 0);
+    let report = crate::apply::read_json(&d.join("r.json"));
+    assert_eq!(report["interrupted"], true, "{report}");
 
     // A dry run never asks.
     let dry = at_a_terminal(d, &["apply", m, "--dry-run"], "").unwrap();

@@ -169,7 +169,7 @@ impl ApplyRun<'_> {
         };
         let (planned, held) = hold_back(planned, self.desired, &keys_failed);
         observer.planned(&planned.plan);
-        match self.guard(&planned, observer) {
+        match self.guard(&planned, observer).await {
             Some(error) => Err(Stop::Guard(Box::new((planned, held, error)))),
             None => Ok((planned, held, lock)),
         }
@@ -199,7 +199,7 @@ impl ApplyRun<'_> {
 
     /// Why the plan must not be carried out, when it must not: a saved plan
     /// gone stale, more deletes than allowed, or no confirmation.
-    fn guard(&self, planned: &Planned, observer: &dyn Observer) -> Option<ItemError> {
+    async fn guard(&self, planned: &Planned, observer: &dyn Observer) -> Option<ItemError> {
         if self.dry_run {
             return None;
         }
@@ -235,7 +235,8 @@ impl ApplyRun<'_> {
                 ),
             ));
         }
-        if plan.summary().has_changes() && !observer.confirm(plan) {
+        // A question never answered (its thread gone) is a no.
+        if plan.summary().has_changes() && !observer.confirm(plan).await.unwrap_or(false) {
             return Some(ItemError::new(
                 ErrorKind::Guard,
                 "not applied: not confirmed; nothing was written",
@@ -346,7 +347,7 @@ impl ApplyRun<'_> {
 
 /// Why a run ended before its writes.
 enum Stop {
-    /// An interrupt came before the plan was made.
+    /// An interrupt came before the first write (the lock, the key check, the plan or the question).
     Interrupted,
     /// No plan could be made (the API could not be used).
     NoPlan(ItemError),
@@ -383,7 +384,7 @@ fn guarded_items(
 fn interrupted_early() -> ItemError {
     ItemError::new(
         ErrorKind::Interrupted,
-        "not started: interrupted before the plan was made; run `apply` again",
+        "not started: interrupted before the first write; run `apply` again",
     )
 }
 
