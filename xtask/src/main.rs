@@ -194,10 +194,11 @@ fn demo() -> Result<()> {
         bail!("plan failed (exit {first})");
     }
     let applied = run(
-        "apply (concurrent, with progress)",
+        "apply (concurrent, with progress; scripted, so no question at a terminal)",
         &[
             "apply",
             m,
+            "--auto-approve",
             "--report",
             report_json.to_str().unwrap_or("report.json"),
             "--report",
@@ -294,7 +295,8 @@ fn bench_plan(bin: &Path, dir: &Path) -> Result<()> {
     let full = dir.join("plan-declared-10000.toml");
     std::fs::write(&full, generate::manifest(7_500, 10))?;
     let mut cmd = Command::new(bin);
-    cmd.args(["-q", "apply", "--concurrency", "64"]).arg(&half);
+    cmd.args(["-q", "apply", "--auto-approve", "--concurrency", "64"])
+        .arg(&half);
     bench_env(&mut cmd, Some(&emulator));
     let seeded = measure(&mut cmd)?;
     if seeded.code != 0 {
@@ -326,9 +328,16 @@ fn bench_apply(bin: &Path, dir: &Path) -> Result<()> {
     std::fs::write(&creates, generate::manifest(2_250, 10))?;
     let report = dir.join("apply-3000.json");
     let mut cmd = Command::new(bin);
-    cmd.args(["-q", "apply", "--concurrency", "32", "--report"])
-        .arg(&report)
-        .arg(&creates);
+    cmd.args([
+        "-q",
+        "apply",
+        "--auto-approve",
+        "--concurrency",
+        "32",
+        "--report",
+    ])
+    .arg(&report)
+    .arg(&creates);
     bench_env(&mut cmd, Some(&emulator));
     let started = Instant::now();
     let m = measure(&mut cmd)?;
