@@ -123,10 +123,7 @@ pub(crate) fn run(global: &GlobalArgs, mut args: ApplyArgs, color: bool) -> Outc
         owner: target.manifest.owner.as_deref(),
         verify: args.target.verify,
         dry_run: args.dry_run,
-        options: ApplyOptions {
-            concurrency: target.manifest.concurrency as usize,
-            progress: progress_mode(global),
-        },
+        options: ApplyOptions::new(target.manifest.concurrency as usize, progress_mode(global)),
         max_deletes: target.manifest.max_deletes,
         saved: saved.as_ref().map(|s| &s.basis),
         lock_wait: (!args.dry_run).then(|| Duration::from_secs(args.lock_timeout)),

@@ -6,6 +6,7 @@ mod common;
 mod docs;
 mod emu;
 mod plan;
+mod realapi;
 mod safety;
 mod schedule;
 mod schema;

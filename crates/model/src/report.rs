@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::escape::md_cell;
+use crate::escape::{md_cell, md_code, terminal, xml};
 use crate::plan::{Action, place};
 
 mod item;
@@ -164,6 +164,19 @@ impl Report {
         }
     }
 
+    /// The items in the manifest's sandbox order (`sandboxes`), then by name.
+    pub fn in_order(mut self, sandboxes: &[String]) -> Self {
+        self.items.sort_by(|a, b| {
+            place(sandboxes, &a.sandbox, &a.name, &a.connection_id).cmp(&place(
+                sandboxes,
+                &b.sandbox,
+                &b.name,
+                &b.connection_id,
+            ))
+        });
+        self
+    }
+
     /// `atsprov.report/v1` JSON, pretty, newline at the end.
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("report JSON serializes");
@@ -213,9 +226,9 @@ impl Report {
                 };
                 let _ = writeln!(
                     out,
-                    "| `{}` | `{}` | {} | {} | {} | {} | {} |",
-                    md_cell(&i.sandbox),
-                    md_cell(&i.name),
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    md_code(&i.sandbox),
+                    md_code(&i.name),
                     action_str(i.action),
                     status,
                     i.connection_id.as_deref().map(md_cell).unwrap_or_default(),
@@ -246,8 +259,12 @@ impl Report {
             seconds(total_ms),
             xml(&self.started_at)
         );
-        let mut sandboxes: Vec<&str> = self.items.iter().map(|i| i.sandbox.as_str()).collect();
-        sandboxes.dedup();
+        let mut sandboxes: Vec<&str> = Vec::new();
+        for item in &self.items {
+            if !sandboxes.contains(&item.sandbox.as_str()) {
+                sandboxes.push(&item.sandbox);
+            }
+        }
         for sandbox in sandboxes {
             let items: Vec<&ReportItem> =
                 self.items.iter().filter(|i| i.sandbox == sandbox).collect();
@@ -332,8 +349,12 @@ impl Report {
             s.skipped,
             writes as f64 / secs.max(0.001)
         );
-        let mut sandboxes: Vec<&str> = self.items.iter().map(|i| i.sandbox.as_str()).collect();
-        sandboxes.dedup();
+        let mut sandboxes: Vec<&str> = Vec::new();
+        for item in &self.items {
+            if !sandboxes.contains(&item.sandbox.as_str()) {
+                sandboxes.push(&item.sandbox);
+            }
+        }
         if !sandboxes.is_empty() {
             let width = sandboxes
                 .iter()
@@ -355,7 +376,7 @@ impl Report {
                         .cloned()
                         .collect::<Vec<_>>(),
                 );
-                let _ = write!(out, "  {sandbox:<width$}");
+                let _ = write!(out, "  {:<width$}", terminal(sandbox));
                 for status in Status::ALL {
                     let _ = write!(out, "  {:>9}", counts.count(status));
                 }
@@ -372,13 +393,15 @@ impl Report {
                 let _ = writeln!(
                     out,
                     "  {}/{} ({}): {}",
-                    i.sandbox,
-                    i.name,
+                    terminal(&i.sandbox),
+                    terminal(&i.name),
                     action_str(i.action),
-                    i.error
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
+                    terminal(
+                        &i.error
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    )
                 );
             }
         }
@@ -394,31 +417,13 @@ fn seconds(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
-/// Escapes text for XML attributes and content; drops characters XML 1.0 forbids.
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(ch),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn xml_escapes_and_drops_control_characters() {
-        assert_eq!(xml("a<b>&\"'\u{1}c"), "a&lt;b&gt;&amp;&quot;&apos;c");
+    fn xml_escapes_markup_and_shows_control_characters() {
+        assert_eq!(xml("a<b>&\"'\u{1}c"), "a&lt;b&gt;&amp;&quot;&apos;\\u{1}c");
     }
 
     #[test]
@@ -444,6 +449,52 @@ mod tests {
         for status in Status::ALL {
             assert!(s.count(status) >= 1);
         }
+    }
+
+    /// Names and messages from the server carry control characters, pipes
+    /// and backticks: no format lets them steer a terminal or break a table,
+    /// and items come in the manifest's sandbox order.
+    #[test]
+    fn hostile_text_is_escaped_in_every_format() {
+        let item = |sandbox: &str, name: &str| ReportItem {
+            sandbox: sandbox.into(),
+            name: name.into(),
+            action: Some(Action::Conflict),
+            status: Status::Skipped,
+            connection_id: Some("id\x1b[31m".into()),
+            attempts: 0,
+            duration_ms: 0,
+            error: Some(ItemError::new(
+                ErrorKind::Conflict,
+                "named `evil\u{7}` | made \r\n by hand",
+            )),
+        };
+        let epoch = SystemTime::UNIX_EPOCH;
+        let report = Report::new(
+            epoch,
+            epoch,
+            false,
+            false,
+            vec![item("prod", "a\x1b]0;x\u{7}|`b`"), item("stage", "plain")],
+        )
+        .in_order(&["stage".to_owned(), "prod".to_owned()]);
+        assert_eq!(report.items[0].sandbox, "stage");
+        let text = report.to_text(Duration::from_secs(1));
+        let markdown = report.to_markdown();
+        let junit = report.to_junit();
+        for out in [&text, &markdown, &junit] {
+            assert!(
+                !out.contains('\x1b') && !out.contains('\u{7}') && !out.contains('\r'),
+                "{out:?}"
+            );
+        }
+        for row in markdown.lines().filter(|l| l.contains("conflict")) {
+            assert_eq!(row.replace("\\|", "").matches('|').count(), 8, "{row}");
+        }
+        assert!(
+            text.find("stage").unwrap() < text.find("prod").unwrap(),
+            "{text}"
+        );
     }
 
     /// A report with a failed item whose error is known field by field, a

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use atsprov_model::DesiredConnection;
 use atsprov_model::ownership;
@@ -23,6 +23,20 @@ use crate::signals::Interrupt;
 /// How many times one item is tried when the answer is ambiguous or the etag stale.
 const MAX_ROUNDS: u32 = 4;
 
+/// How many times one create is sent when the server answers 5xx each time
+/// and no look finds it; the pause before each grows from [`CREATE_PAUSE`].
+const CREATE_ROUNDS: u32 = 6;
+const CREATE_PAUSE: Duration = Duration::from_millis(500);
+
+/// How long an ambiguous create is looked for by default before it is
+/// reported (see [`ApplyOptions::lookup_patience`]).
+pub const LOOKUP_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The first pause between two looks for an ambiguous create; it doubles
+/// (with jitter) up to [`LOOKUP_MAX_PAUSE`].
+const LOOKUP_FIRST_PAUSE: Duration = Duration::from_millis(250);
+const LOOKUP_MAX_PAUSE: Duration = Duration::from_secs(3);
+
 /// How `apply` runs.
 #[derive(Debug, Clone, Copy)]
 pub struct ApplyOptions {
@@ -30,6 +44,22 @@ pub struct ApplyOptions {
     pub concurrency: usize,
     /// How progress is shown.
     pub progress: ProgressMode,
+    /// How long to keep looking (listing the sandbox, backed off with
+    /// jitter) for a create whose outcome is unknown before giving up on it.
+    /// Listings may lag writes by seconds, so one look is not enough; see
+    /// [`LOOKUP_PATIENCE`].
+    pub lookup_patience: Duration,
+}
+
+impl ApplyOptions {
+    /// Options with the default lookup patience.
+    pub fn new(concurrency: usize, progress: ProgressMode) -> Self {
+        Self {
+            concurrency,
+            progress,
+            lookup_patience: LOOKUP_PATIENCE,
+        }
+    }
 }
 
 /// What `apply` did.
@@ -89,6 +119,7 @@ struct Ctx<'a> {
     observer: &'a dyn Observer,
     queue: Mutex<VecDeque<usize>>,
     limiter: Limiter,
+    lookup_patience: Duration,
     /// True once a second Ctrl-C aborted a call in flight.
     aborted: AtomicBool,
     interrupt: Interrupt,
@@ -176,6 +207,7 @@ pub async fn apply(
         observer,
         queue: Mutex::new(work),
         limiter: Limiter::new(workers, client.stats().throttled),
+        lookup_patience: options.lookup_patience,
         aborted: AtomicBool::new(false),
         interrupt,
     };
@@ -213,6 +245,13 @@ pub async fn apply(
     let left: Vec<usize> = ctx.queue.lock().expect("queue lock").drain(..).collect();
     // A Ctrl-C that came when every item had already started is no interruption.
     let interrupted = !left.is_empty() || ctx.aborted.load(Ordering::SeqCst);
+    if !interrupted {
+        // Bounded, and a Ctrl-C ends the wait (the writes are all done).
+        tokio::select! {
+            _ = crate::settle::settle(client, &items, options.lookup_patience) => {}
+            () = ctx.interrupt.wait_for(1) => {}
+        }
+    }
     for index in left {
         items.push(ReportItem::skipped(
             &plan.changes[index],
@@ -301,38 +340,87 @@ async fn create(ctx: &Ctx<'_>, change: &Change, attempts: &mut u32) -> ItemResul
         &want.marked_description(),
         want.connection_string.clone(),
     );
-    while *attempts < MAX_ROUNDS {
+    while *attempts < CREATE_ROUNDS {
         *attempts += 1;
-        match ctx.client.create_connection(&want.sandbox, &body).await {
+        let err = match ctx.client.create_connection(&want.sandbox, &body).await {
             Ok(written) => return Ok((Status::Created, Some(written.id))),
-            Err(err) if err.kind() == Transport::Ambiguous => {
-                tracing::info!(
-                    sandbox = %want.sandbox,
-                    name = %want.name,
-                    "the create may or may not have gone through (no answer after the request was sent); looking for it before creating again"
-                );
-                match find_ours(ctx, want).await {
-                    Ok(Some(id)) => return Ok((Status::Created, Some(id))),
-                    Ok(None) => continue,
-                    Err(look) => {
-                        return Err(look.context(
-                            "the create may have gone through, and looking for it failed",
-                        ));
-                    }
-                }
-            }
+            Err(err) if err.kind() == Transport::Ambiguous => err,
             Err(err) => return Err(from_transport(&err)),
+        };
+        tracing::info!(
+            sandbox = %want.sandbox,
+            name = %want.name,
+            "the create may or may not have gone through ({}); looking for it before anything else",
+            err.message()
+        );
+        match find_patiently(ctx, want).await {
+            Ok(Some(id)) => return Ok((Status::Created, Some(id))),
+            // The server answered 5xx: it says the create failed, and a
+            // patient look agrees, so one more create is no blind guess.
+            // The pause grows with each round, so an overloaded API (500s
+            // are congestion) gets room before the next try.
+            Ok(None) if err.status().is_some_and(|s| (500..600).contains(&s)) => {
+                tracing::info!(sandbox = %want.sandbox, name = %want.name, "not found after a patient look; creating again");
+                let pause = CREATE_PAUSE * 2u32.pow(*attempts - 1);
+                tokio::time::sleep(pause.mul_f64(0.5 + fastrand::f64() / 2.0)).await;
+            }
+            // No answer at all: the write most likely happened and the
+            // listing has not caught up. Creating again would likely leave
+            // two; the next apply finds it instead.
+            Ok(None) => return Err(unseen(ctx, &err)),
+            Err(look) => {
+                return Err(look.context(
+                    "the create may have gone through, and looking for it failed; run `apply` again (it finds the connection if it was made)",
+                ));
+            }
         }
     }
     Err(ItemError::new(
         ErrorKind::Ambiguous,
         format!(
-            "the create stayed ambiguous after {MAX_ROUNDS} attempts; run `apply` again (it finds the connection if it was made)"
+            "the create stayed ambiguous after {CREATE_ROUNDS} attempts; run `apply` again (it finds the connection if it was made, and removes a duplicate as a `dedupe` row)"
         ),
     ))
 }
 
-/// The id of a live connection with this name, atsprov's marker and the expected fingerprint.
+/// The error of a create whose answer was lost and which no look found.
+fn unseen(ctx: &Ctx<'_>, err: &atsprov_transport::Error) -> ItemError {
+    let mut error = from_transport(err).with_kind(ErrorKind::Ambiguous);
+    error.message = format!(
+        "the create may have gone through ({}), and the connection did not show in listings within {}s; not created again, to leave no duplicate: the next `apply` finds it if it was made (and removes a duplicate as a `dedupe` row), or creates it",
+        err.message(),
+        ctx.lookup_patience.as_secs_f64()
+    );
+    error
+}
+
+/// Looks for an ambiguous create until it shows or the patience runs out:
+/// listings may lag writes, so an early miss proves nothing. Pauses double
+/// from [`LOOKUP_FIRST_PAUSE`] with jitter (so many workers do not list in
+/// step); the last look is made at the deadline.
+async fn find_patiently(
+    ctx: &Ctx<'_>,
+    want: &DesiredConnection,
+) -> Result<Option<String>, ItemError> {
+    let deadline = Instant::now() + ctx.lookup_patience;
+    let mut pause = LOOKUP_FIRST_PAUSE;
+    loop {
+        if let Some(id) = find_ours(ctx, want).await? {
+            return Ok(Some(id));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        // Between half and all of the pause.
+        let jittered = pause.mul_f64(0.5 + fastrand::f64() / 2.0);
+        tokio::time::sleep(jittered.min(left)).await;
+        pause = (pause * 2).min(LOOKUP_MAX_PAUSE);
+    }
+}
+
+/// The id of a live connection with this name, atsprov's marker and the
+/// expected fingerprint (names matched here, over the spec-filtered listing).
 async fn find_ours(ctx: &Ctx<'_>, want: &DesiredConnection) -> Result<Option<String>, ItemError> {
     let found = ctx
         .client
@@ -341,13 +429,15 @@ async fn find_ours(ctx: &Ctx<'_>, want: &DesiredConnection) -> Result<Option<Str
         .map_err(|e| from_transport(&e))?;
     Ok(found
         .into_iter()
-        .find(|c| {
+        .filter(|c| {
             c.name == want.name
+                && !c.is_deleting()
                 && c.description
                     .as_deref()
                     .and_then(|d| ownership::parse(d).fingerprint)
                     .is_some_and(|fp| fp == want.fingerprint)
         })
+        .min_by(|a, b| a.created_at.cmp(&b.created_at))
         .map(|c| c.id))
 }
 

@@ -13,12 +13,14 @@ mod live;
 pub mod lock;
 mod progress;
 mod run;
+mod settle;
 mod signals;
 mod verify;
 mod write;
 
 pub use execute::{
-    ApplyOptions, ApplyOutcome, Observer, Planned, Unobserved, apply, dry_run_items,
+    ApplyOptions, ApplyOutcome, LOOKUP_PATIENCE, Observer, Planned, Unobserved, apply,
+    dry_run_items,
 };
 pub use live::{Live, make_plan, read_live};
 pub use progress::{LogWriter, ProgressMode};

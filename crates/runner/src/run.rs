@@ -128,7 +128,8 @@ impl ApplyRun<'_> {
                 (items, interrupted)
             }
         };
-        result.report = Report::new(started, SystemTime::now(), self.dry_run, interrupted, items);
+        result.report = Report::new(started, SystemTime::now(), self.dry_run, interrupted, items)
+            .in_order(self.sandboxes);
         result
     }
 

@@ -72,6 +72,7 @@ fn options() -> ApplyOptions {
     ApplyOptions {
         concurrency: 4,
         progress: ProgressMode::Hidden,
+        lookup_patience: Duration::from_millis(300),
     }
 }
 
@@ -170,6 +171,7 @@ async fn the_bound_shrinks_when_the_api_pushes_back() {
     let options = ApplyOptions {
         concurrency: 16,
         progress: ProgressMode::Hidden,
+        lookup_patience: Duration::from_millis(300),
     };
     let done = apply(&ours, &p, &want, options, &Unobserved, never).await;
     assert!(done.items.iter().all(|i| i.status == Status::Created));
@@ -260,6 +262,7 @@ async fn run_apply(
         options: ApplyOptions {
             concurrency: 4,
             progress: ProgressMode::Hidden,
+            lookup_patience: Duration::from_millis(300),
         },
         max_deletes: manifest.max_deletes,
         saved: None,
