@@ -100,6 +100,10 @@ impl Measured {
     pub(crate) fn max_rss_mb(&self) -> f64 {
         self.max_rss_kb as f64 / 1024.0
     }
+
+    pub(crate) fn max_rss_bytes(&self) -> u64 {
+        u64::try_from(self.max_rss_kb).unwrap_or(0) * 1024
+    }
 }
 
 /// Runs a command to the end and reads its own resource usage with wait4(2).

@@ -8,6 +8,7 @@
 
 mod bounded;
 mod check;
+mod pieces;
 mod source;
 
 pub use bounded::{MAX_MANIFEST_BYTES, MAX_NESTING, MAX_SECRET_BYTES};
@@ -126,27 +127,31 @@ impl Manifest {
     /// One desired connection per (sandbox, account), sorted by sandbox (in
     /// the manifest's order, [`Manifest::sandboxes`]), then name.
     pub fn desired(&self) -> Vec<DesiredConnection> {
-        let mut desired: Vec<DesiredConnection> = self
-            .accounts
-            .iter()
-            .enumerate()
-            .flat_map(|(index, account)| {
-                account.sandboxes.iter().map(move |sandbox| {
-                    DesiredConnection::new(
-                        &self.platform.org_id,
-                        sandbox,
-                        &account.name,
-                        &account.description,
-                        account.connection_string.clone(),
-                        account.adopt,
-                        index,
-                    )
-                    .owned_by(self.owner.clone())
-                })
-            })
-            .collect();
+        let count = self.accounts.iter().map(|a| a.sandboxes.len()).sum();
+        let mut desired: Vec<DesiredConnection> = Vec::with_capacity(count);
+        desired.extend(
+            self.accounts
+                .iter()
+                .enumerate()
+                .flat_map(|(index, account)| {
+                    account.sandboxes.iter().map(move |sandbox| {
+                        DesiredConnection::new(
+                            &self.platform.org_id,
+                            sandbox,
+                            &account.name,
+                            &account.description,
+                            account.connection_string.clone(),
+                            account.adopt,
+                            index,
+                        )
+                        .owned_by(self.owner.clone())
+                    })
+                }),
+        );
         let order = self.sandboxes();
-        desired.sort_by(|a, b| {
+        // (sandbox, name) is unique (the loader refuses duplicates), so an
+        // unstable sort gives the same order without a buffer of half the rows.
+        desired.sort_unstable_by(|a, b| {
             (crate::plan::rank(&order, &a.sandbox), &a.name)
                 .cmp(&(crate::plan::rank(&order, &b.sandbox), &b.name))
         });

@@ -184,6 +184,12 @@ impl Report {
         text
     }
 
+    /// [`Report::to_json`] written into `out` as it is made, never held whole.
+    pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        out.write_all(b"\n")
+    }
+
     /// Markdown for a CI job summary: counts, then every item that is not unchanged.
     pub fn to_markdown(&self) -> String {
         let s = &self.summary;
@@ -540,5 +546,8 @@ mod tests {
         insta::assert_snapshot!("report-errors-markdown", report.to_markdown());
         insta::assert_snapshot!("report-errors-junit", report.to_junit());
         insta::assert_snapshot!("report-errors-json", report.to_json());
+        let mut written = Vec::new();
+        report.write_json(&mut written).unwrap();
+        assert_eq!(String::from_utf8(written).unwrap(), report.to_json());
     }
 }

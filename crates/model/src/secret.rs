@@ -1,6 +1,7 @@
 //! Secrets: a value type that never shows itself, and the manifest's references to secrets.
 
 use std::fmt;
+use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serializer};
@@ -12,13 +13,16 @@ use serde::{Deserialize, Deserializer, Serializer};
 /// HTTP header or body, hashing a fingerprint). It deliberately does not
 /// implement `Serialize`: a struct that must send a secret on the wire says
 /// so with `#[serde(serialize_with = "secret::expose_for_wire")]`.
+///
+/// Clones share one value (an account's connection string goes to each of
+/// its sandboxes); it is zeroed when the last clone is dropped.
 #[derive(Clone)]
-pub struct Secret(SecretString);
+pub struct Secret(Arc<SecretString>);
 
 impl Secret {
     /// Wraps a value.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(SecretString::from(value.into()))
+        Self(Arc::new(SecretString::from(value.into())))
     }
 
     /// The value itself. Never log or print what this returns.

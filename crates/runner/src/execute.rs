@@ -198,6 +198,9 @@ pub async fn apply(
             None => per_sandbox.push((sandbox.clone(), 1)),
         }
     }
+    // The items of the writes go straight into `items`, sized once: at
+    // 100,000 creates a growing vector of its own, then copied, was the peak.
+    items.reserve_exact(work.len());
     let mut progress = Progress::new(options.progress, &per_sandbox);
     let workers = options.concurrency.clamp(1, work.len().max(1));
     let ctx = Ctx {
@@ -230,17 +233,14 @@ pub async fn apply(
         }
     };
     let collect = async {
-        let mut done = Vec::new();
         while let Some(result) = rx.recv().await {
             progress.record(&result.sandbox, result.status);
             ctx.observer.item_done(&result);
-            done.push(result);
+            items.push(result);
         }
-        done
     };
-    let ((), done) = tokio::join!(run, collect);
+    tokio::join!(run, collect);
     progress.finish();
-    items.extend(done);
 
     let left: Vec<usize> = ctx.queue.lock().expect("queue lock").drain(..).collect();
     // A Ctrl-C that came when every item had already started is no interruption.

@@ -2,7 +2,7 @@
 //! with an unpredictable name beside the target, then a rename, so a crash
 //! never leaves half a report; special files (FIFOs, devices) are written in place.
 
-use std::io::Write as _;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use atsprov_model::report::Report;
@@ -49,17 +49,28 @@ pub struct WriteError {
 /// regular file (a FIFO, a device, `/dev/stdout`) is written in place, never
 /// replaced.
 pub fn write_atomically(path: &Path, text: &str) -> Result<(), WriteError> {
+    write_atomically_with(path, &|out| out.write_all(text.as_bytes()))
+}
+
+/// What a writer of a file's content does: writes it all into `out`.
+type Content<'a> = &'a dyn Fn(&mut dyn Write) -> std::io::Result<()>;
+
+/// [`write_atomically`] of content written straight into the file (through a
+/// buffer), so a 100,000-item report is never one string in memory.
+fn write_atomically_with(path: &Path, content: Content<'_>) -> Result<(), WriteError> {
     let fail = |source| WriteError {
         path: path.to_owned(),
         source,
     };
     match std::fs::metadata(path) {
-        Ok(meta) if !meta.is_file() && !meta.is_dir() => write_in_place(path, text).map_err(fail),
+        Ok(meta) if !meta.is_file() && !meta.is_dir() => {
+            write_in_place(path, content).map_err(fail)
+        }
         Ok(meta) if meta.is_file() && is_symlink(path) => {
             let real = std::fs::canonicalize(path).map_err(fail)?;
-            replace(&real, text).map_err(fail)
+            replace(&real, content).map_err(fail)
         }
-        _ => replace(path, text).map_err(fail),
+        _ => replace(path, content).map_err(fail),
     }
 }
 
@@ -68,14 +79,15 @@ fn is_symlink(path: &Path) -> bool {
 }
 
 /// Writes into an existing special file (FIFO, device) without replacing it.
-fn write_in_place(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.flush()
+fn write_in_place(path: &Path, content: Content<'_>) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new().write(true).open(path)?;
+    let mut out = BufWriter::new(file);
+    content(&mut out)?;
+    out.flush()
 }
 
 /// A temp file beside `path`, then a rename over it.
-fn replace(path: &Path, text: &str) -> std::io::Result<()> {
+fn replace(path: &Path, content: Content<'_>) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -84,7 +96,11 @@ fn replace(path: &Path, text: &str) -> std::io::Result<()> {
         .prefix(".atsprov-")
         .suffix(".tmp")
         .tempfile_in(&dir)?;
-    file.write_all(text.as_bytes())?;
+    {
+        let mut out = BufWriter::new(file.as_file_mut());
+        content(&mut out)?;
+        out.flush()?;
+    }
     file.as_file().sync_all()?;
     // On failure the temp file is removed when `persist`'s error is dropped.
     file.persist(path).map_err(|e| e.error)?;
@@ -94,7 +110,7 @@ fn replace(path: &Path, text: &str) -> std::io::Result<()> {
 /// Writes a report in a format.
 pub fn write_report(path: &Path, format: ReportFormat, report: &Report) -> Result<(), WriteError> {
     let text = match format {
-        ReportFormat::Json => report.to_json(),
+        ReportFormat::Json => return write_atomically_with(path, &|out| report.write_json(out)),
         ReportFormat::Markdown => report.to_markdown(),
         ReportFormat::Junit => report.to_junit(),
     };

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::Serialized;
-use figment::value::{Dict, Value};
+use figment::value::{Dict, Tag, Value};
 
 use super::source::{self, File, LAYER_DEFAULTS, LAYER_ENV, LAYER_FILE, LAYER_FLAGS, Layer, Named};
 use super::{Environment, Manifest, Overrides};
@@ -32,12 +32,25 @@ pub(super) fn check(
 ) -> Result<Manifest, Diagnostics> {
     let (env_data, env_names, env_errors) = source::env_layer(env);
     let mut flag_names = HashMap::new();
+    // The accounts are most of the tree, and figment would hold them twice
+    // (its layers and the merged copy `find_value` returns). When no other
+    // layer has an `accounts` key, the file's merge as they are: they go
+    // around figment, an empty array holding their place, and are put back
+    // into the merged tree with the file's tag (see `put_back`).
+    let mut file_data = std::mem::take(&mut file.data);
+    let accounts = if env_data.contains_key("accounts") {
+        None
+    } else {
+        file_data
+            .get_mut("accounts")
+            .map(|value| std::mem::replace(value, Value::from(Vec::<Value>::new())))
+    };
     let mut figment = Figment::new()
         .merge(Named::new(
             LAYER_DEFAULTS,
             Serialized::defaults(source::BuiltIn::default()),
         ))
-        .merge(Layer::new(LAYER_FILE, std::mem::take(&mut file.data)))
+        .merge(Layer::new(LAYER_FILE, file_data))
         .merge(Layer::new(LAYER_ENV, env_data));
     for (key, flag, value) in [
         (
@@ -56,9 +69,22 @@ pub(super) fn check(
             flag_names.insert(key.to_owned(), flag.to_owned());
         }
     }
+    // figment's `find_value` hands back a copy of the merged tree; only the
+    // layer each tag stands for is needed after it, so the figment (and the
+    // copy it keeps) is dropped before the rules run.
+    let mut root = figment.find_value("");
+    if let (Ok(root), Some(accounts)) = (&mut root, accounts) {
+        put_back(root, accounts);
+    }
+    let origins = root
+        .as_ref()
+        .map(|root| origins(&figment, root))
+        .unwrap_or_default();
+    let root = root.map_err(|err| err.to_string());
+    drop(figment);
     let file: &File = file;
     let mut checker = Checker {
-        figment: &figment,
+        origins,
         file,
         env,
         env_names,
@@ -70,7 +96,7 @@ pub(super) fn check(
             .unwrap_or_default(),
         diagnostics: env_errors,
     };
-    let manifest = match figment.find_value("") {
+    let manifest = match root {
         Ok(root) => checker.root(&root),
         Err(err) => {
             // Our layers cannot fail; say so plainly if one ever does.
@@ -93,8 +119,65 @@ pub(super) fn check(
     }
 }
 
+/// Puts the file's accounts into the merged tree in place of the empty array
+/// that held their place, every value with that array's tag (the file's), as
+/// figment would have tagged them.
+fn put_back(root: &mut Value, mut accounts: Value) {
+    let Value::Dict(_, dict) = root else {
+        return;
+    };
+    if let Some(slot) = dict.get_mut("accounts") {
+        retag(&mut accounts, slot.tag());
+        *slot = accounts;
+    }
+}
+
+/// Gives a value and everything in it this tag (the depth is bounded by the loader's nesting limit).
+fn retag(value: &mut Value, tag: Tag) {
+    match value {
+        Value::String(t, _)
+        | Value::Char(t, _)
+        | Value::Bool(t, _)
+        | Value::Num(t, _)
+        | Value::Empty(t, _) => *t = tag,
+        Value::Dict(t, dict) => {
+            *t = tag;
+            dict.values_mut().for_each(|v| retag(v, tag));
+        }
+        Value::Array(t, items) => {
+            *t = tag;
+            items.iter_mut().for_each(|v| retag(v, tag));
+        }
+    }
+}
+
+/// The layer each distinct tag in the merged tree came from (a handful: one per layer).
+fn origins(figment: &Figment, root: &Value) -> Vec<(Tag, Origin)> {
+    let mut origins: Vec<(Tag, Origin)> = Vec::new();
+    let mut stack = vec![root];
+    while let Some(value) = stack.pop() {
+        let tag = value.tag();
+        if !origins.iter().any(|(t, _)| *t == tag) {
+            let origin = match figment.get_metadata(tag).map(|m| m.name.as_ref()) {
+                Some(LAYER_FILE) => Origin::File,
+                Some(LAYER_ENV) => Origin::Env,
+                Some(LAYER_FLAGS) => Origin::Flags,
+                _ => Origin::Defaults,
+            };
+            origins.push((tag, origin));
+        }
+        match value {
+            Value::Dict(_, dict) => stack.extend(dict.values()),
+            Value::Array(_, items) => stack.extend(items.iter()),
+            _ => {}
+        }
+    }
+    origins
+}
+
 struct Checker<'a> {
-    figment: &'a Figment,
+    /// The layer of each tag found in the merged tree.
+    origins: Vec<(Tag, Origin)>,
     file: &'a File,
     env: &'a Environment,
     env_names: HashMap<String, String>,
@@ -126,16 +209,11 @@ impl Checker<'_> {
     }
 
     fn origin(&self, value: &Value) -> Origin {
-        match self
-            .figment
-            .get_metadata(value.tag())
-            .map(|m| m.name.as_ref())
-        {
-            Some(LAYER_FILE) => Origin::File,
-            Some(LAYER_ENV) => Origin::Env,
-            Some(LAYER_FLAGS) => Origin::Flags,
-            _ => Origin::Defaults,
-        }
+        let tag = value.tag();
+        self.origins
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map_or(Origin::Defaults, |(_, origin)| *origin)
     }
 
     /// Where a value is; `key` selects the key's position rather than the value's.
@@ -143,13 +221,7 @@ impl Checker<'_> {
         match self.origin(value) {
             Origin::File => {
                 let spans = self.file.spans.get(path);
-                let span = spans.and_then(|s| {
-                    if key {
-                        s.key.as_ref()
-                    } else {
-                        s.value.as_ref()
-                    }
-                });
+                let span = spans.and_then(|s| if key { s.key } else { s.value });
                 self.file.location(span)
             }
             Origin::Env => self

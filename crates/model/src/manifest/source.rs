@@ -24,13 +24,18 @@ pub(super) const LAYER_FLAGS: &str = "command-line flags";
 
 const ENV_PREFIX: &str = "ATSPROV_";
 
-/// Where a key and its value are in the file.
-#[derive(Debug, Clone, Default)]
+/// Where a key and its value start in the file (byte offsets: a manifest is
+/// at most 16 MiB; a diagnostic needs only the line and column of a start).
+/// A 10,000 × 10 manifest has 170,000 of them, so they are kept small.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Spans {
-    pub(super) key: Option<Range<usize>>,
-    pub(super) value: Option<Range<usize>>,
+    pub(super) key: Option<u32>,
+    pub(super) value: Option<u32>,
     pub(super) datetime: bool,
 }
+
+/// The spans of every key path.
+pub(super) type SpanMap = HashMap<Box<str>, Spans>;
 
 /// The parsed file: its text, its data and the spans of every key path.
 #[derive(Debug)]
@@ -38,15 +43,15 @@ pub(super) struct File {
     pub(super) path: PathBuf,
     pub(super) text: String,
     pub(super) data: Dict,
-    pub(super) spans: HashMap<String, Spans>,
+    pub(super) spans: SpanMap,
 }
 
 impl File {
-    /// The location of a byte span.
-    pub(super) fn location(&self, span: Option<&Range<usize>>) -> Location {
-        let (line, column) = match span {
-            Some(span) => {
-                let (line, column) = line_column(&self.text, span.start);
+    /// The location of a byte offset.
+    pub(super) fn location(&self, start: Option<u32>) -> Location {
+        let (line, column) = match start {
+            Some(start) => {
+                let (line, column) = line_column(&self.text, start as usize);
                 (Some(line), Some(column))
             }
             None => (None, None),
@@ -145,7 +150,89 @@ pub(super) fn io_reason(err: &io::Error) -> String {
 }
 
 /// Parses TOML, keeping spans.
+///
+/// A manifest made of a head and `[[accounts]]` tables is parsed one piece at
+/// a time ([`super::pieces`]), so that only one table's `toml_edit` document is
+/// alive at once; anything else, and any piece that does not parse or does not
+/// stand alone, falls back to parsing the whole file, which gives the same
+/// data and spans, or the diagnostic.
 pub(super) fn parse(path: &Path, text: String) -> Result<File, Box<Diagnostic>> {
+    if let Some((data, spans)) = parse_in_pieces(&text) {
+        return Ok(File {
+            path: path.to_owned(),
+            text,
+            data,
+            spans,
+        });
+    }
+    parse_whole(path, text)
+}
+
+/// The head, then each `[[accounts]]` piece, converted in turn; `None` when
+/// the file must be parsed whole (see [`parse`]).
+pub(super) fn parse_in_pieces(text: &str) -> Option<(Dict, SpanMap)> {
+    let cuts = super::pieces::account_headers(text)?;
+    let (&first, _) = cuts.split_first()?;
+    let mut convert = Convert {
+        spans: HashMap::new(),
+        too_deep: None,
+        offset: 0,
+    };
+    let head = toml_edit::ImDocument::parse(&text[..first]).ok()?;
+    if head.as_table().contains_key("accounts") {
+        return None;
+    }
+    let mut data = convert.table(head.as_table(), "", 0);
+    drop(head);
+    let mut accounts = Vec::new();
+    for (i, &start) in cuts.iter().enumerate() {
+        let end = cuts.get(i + 1).copied().unwrap_or(text.len());
+        let piece = toml_edit::ImDocument::parse(&text[start..end]).ok()?;
+        let root = piece.as_table();
+        if root.len() != 1 {
+            return None;
+        }
+        let (key, item) = root.get_key_value("accounts")?;
+        let toml_edit::Item::ArrayOfTables(tables) = item else {
+            return None;
+        };
+        convert.offset = start;
+        if i == 0 {
+            // The whole file's array starts where the first piece's does.
+            let span = Spans {
+                key: convert.start(key.span()),
+                value: convert.start(item.span()),
+                datetime: false,
+            };
+            convert.spans.insert("accounts".into(), span);
+        }
+        if i == 0 && !convert.enter(1, tables.span()) {
+            return None;
+        }
+        for table in tables.iter() {
+            let child = format!("accounts[{}]", accounts.len());
+            let start = convert.start(table.span());
+            convert.spans.insert(
+                child.as_str().into(),
+                Spans {
+                    key: start,
+                    value: start,
+                    datetime: false,
+                },
+            );
+            accounts.push(Value::from(convert.table(table, &child, 2)));
+        }
+        if convert.too_deep.is_some() {
+            return None;
+        }
+    }
+    data.insert("accounts".to_owned(), Value::from(accounts));
+    convert.spans.shrink_to_fit();
+    Some((data, convert.spans))
+}
+
+/// Parses the whole file as one `toml_edit` document.
+pub(super) fn parse_whole(path: &Path, text: String) -> Result<File, Box<Diagnostic>> {
     let doc = match toml_edit::ImDocument::parse(text.as_str()) {
         Ok(doc) => doc,
         Err(err) => {
@@ -178,6 +265,7 @@ pub(super) fn parse(path: &Path, text: String) -> Result<File, Box<Diagnostic>> 
     let mut convert = Convert {
         spans: HashMap::new(),
         too_deep: None,
+        offset: 0,
     };
     let data = convert.table(doc.as_table(), "", 0);
     drop(doc);
@@ -218,19 +306,31 @@ pub(super) fn join(parent: &str, key: &str) -> String {
 /// Turns the `toml_edit` tree into figment values, recording spans and
 /// stopping at the first table or array nested deeper than [`MAX_NESTING`].
 struct Convert {
-    spans: HashMap<String, Spans>,
+    spans: SpanMap,
     /// Where nesting first went too deep (`Some(None)` when there is no span).
     too_deep: Option<Option<Range<usize>>>,
+    /// Where the parsed piece starts in the file: added to every span.
+    offset: usize,
 }
 
 impl Convert {
+    /// A span of the piece, as a span of the file.
+    fn shift(&self, span: Option<Range<usize>>) -> Option<Range<usize>> {
+        span.map(|s| s.start + self.offset..s.end + self.offset)
+    }
+
+    /// Where a span of the piece starts in the file.
+    fn start(&self, span: Option<Range<usize>>) -> Option<u32> {
+        span.and_then(|s| u32::try_from(s.start + self.offset).ok())
+    }
+
     /// Whether a table or array at `depth` may be entered; records the first that may not.
     fn enter(&mut self, depth: usize, span: Option<Range<usize>>) -> bool {
         if depth <= MAX_NESTING {
             return true;
         }
         if self.too_deep.is_none() {
-            self.too_deep = Some(span);
+            self.too_deep = Some(self.shift(span));
         }
         false
     }
@@ -239,18 +339,18 @@ impl Convert {
         let mut dict = Dict::new();
         for (key, item) in table.iter() {
             let child = join(path, key);
-            let key_span = table.get_key_value(key).and_then(|(k, _)| k.span());
+            let key_span = self.shift(table.get_key_value(key).and_then(|(k, _)| k.span()));
             self.spans.insert(
-                child.clone(),
+                child.as_str().into(),
                 Spans {
-                    key: key_span.clone(),
-                    value: item.span(),
+                    key: key_span.as_ref().and_then(|s| u32::try_from(s.start).ok()),
+                    value: self.start(item.span()),
                     datetime: false,
                 },
             );
             if depth + 1 > MAX_NESTING && self.too_deep.is_none() {
                 // An implicit table (`[a.b.c]` makes `a` and `b`) has no span of its own.
-                self.too_deep = Some(item.span().or(key_span));
+                self.too_deep = Some(self.shift(item.span()).or(key_span));
                 continue;
             }
             if let Some(value) = self.item(item, &child, depth + 1) {
@@ -277,11 +377,12 @@ impl Convert {
                 let mut values = Vec::with_capacity(array.len());
                 for (i, table) in array.iter().enumerate() {
                     let child = format!("{path}[{i}]");
+                    let start = self.start(table.span());
                     self.spans.insert(
-                        child.clone(),
+                        child.as_str().into(),
                         Spans {
-                            key: table.span(),
-                            value: table.span(),
+                            key: start,
+                            value: start,
                             datetime: false,
                         },
                     );
@@ -300,7 +401,7 @@ impl Convert {
             V::Float(f) => Value::from(*f.value()),
             V::Boolean(b) => Value::from(*b.value()),
             V::Datetime(d) => {
-                self.spans.entry(path.to_owned()).or_default().datetime = true;
+                self.spans.entry(path.into()).or_default().datetime = true;
                 Value::from(d.value().to_string())
             }
             V::Array(array) => {
@@ -310,11 +411,12 @@ impl Convert {
                 let mut values = Vec::with_capacity(array.len());
                 for (i, element) in array.iter().enumerate() {
                     let child = format!("{path}[{i}]");
+                    let start = self.start(element.span());
                     self.spans.insert(
-                        child.clone(),
+                        child.as_str().into(),
                         Spans {
-                            key: element.span(),
-                            value: element.span(),
+                            key: start,
+                            value: start,
                             datetime: false,
                         },
                     );
