@@ -43,12 +43,64 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["test", "--workspace", "--locked"])?;
+    let (passed, failed) = test_counted(&["test", "--workspace", "--locked"])?;
     cargo_with(
         &["doc", "--workspace", "--no-deps", "--locked"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    // One closing line for the whole run (cargo's own last line is that of
+    // the last doc-test binary, often "0 passed"); `.ci/run` repeats it last.
+    let total = format!("tests: {passed} passed, {failed} failed");
+    std::fs::create_dir_all(target_dir())?;
+    std::fs::write(target_dir().join("ci-tests.txt"), format!("{total}\n"))?;
+    figure(&total);
     Ok(())
+}
+
+/// Runs `cargo test …`, passing its output through, and adds up the
+/// `test result:` lines of every test binary.
+fn test_counted(args: &[&str]) -> Result<(u64, u64)> {
+    use std::io::{BufRead as _, BufReader};
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    say(&format!("==> cargo {}", args.join(" ")));
+    let mut child = Command::new(&cargo)
+        .args(args)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not run `{cargo}`"))?;
+    let stdout = child.stdout.take().context("cargo's stdout")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        figure(&line);
+        if let Some((p, f)) = test_result(&line) {
+            passed += p;
+            failed += f;
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok((passed, failed))
+}
+
+/// `test result: ok. 12 passed; 0 failed; …` → (12, 0).
+fn test_result(line: &str) -> Option<(u64, u64)> {
+    let rest = line.strip_prefix("test result: ")?;
+    let count = |word: &str| {
+        rest.split(';').find_map(|part| {
+            part.trim()
+                .strip_suffix(word)?
+                .trim()
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+    };
+    Some((count("passed")?, count("failed")?))
 }
 
 /// Cases per fuzz test when `cargo xtask fuzz` is given no number.
@@ -223,4 +275,22 @@ fn demo() -> Result<()> {
     ));
     drop(emulator);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn test_result_lines_are_counted() {
+        assert_eq!(
+            super::test_result(
+                "test result: ok. 12 passed; 0 failed; 0 ignored; 0 measured; 3 filtered out; finished in 0.20s"
+            ),
+            Some((12, 0))
+        );
+        assert_eq!(
+            super::test_result("test result: FAILED. 46 passed; 2 failed; 0 ignored"),
+            Some((46, 2))
+        );
+        assert_eq!(super::test_result("test foo ... ok"), None);
+    }
 }
