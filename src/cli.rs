@@ -214,6 +214,21 @@ pub(crate) struct ApplyArgs {
     /// Format of each --report, in the same order [default: from the extension: .json, .md, .xml]
     #[arg(long = "report-format", value_enum, value_name = "FORMAT")]
     pub(crate) report_formats: Vec<ReportFormatArg>,
+    /// Carry out exactly this JSON plan (from `plan --format json --out FILE`); refused when the manifest or the live connections changed since
+    #[arg(long = "plan", value_name = "FILE", conflicts_with = "dry_run")]
+    pub(crate) saved_plan: Option<PathBuf>,
+    /// Write nothing when the plan would delete more than N connections (prune and dedupe deletes alike) [default: the manifest's `max_deletes`, else 10]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub(crate) max_deletes: Option<u32>,
+    /// Never ask for confirmation (at a terminal, apply prints the plan and asks for `yes` first)
+    #[arg(long)]
+    pub(crate) auto_approve: bool,
+    /// After a sandbox with a failure, skip the sandboxes after it (they run in the manifest's order)
+    #[arg(long)]
+    pub(crate) fail_fast: bool,
+    /// Seconds to wait for another atsprov run on the same sandboxes to finish before giving up
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub(crate) lock_timeout: u64,
 }
 
 /// `apply --report-format`.

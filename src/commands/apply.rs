@@ -2,19 +2,20 @@
 //! it shows and returns, and maps the result to an exit code.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use atsprov_model::escape::terminal;
 use atsprov_model::manifest::Overrides;
 use atsprov_model::plan::Plan;
 use atsprov_model::render;
-use atsprov_model::report::{ItemError, ReportItem, Status, change_line};
+use atsprov_model::report::{ErrorKind, ItemError, ReportItem, Status, change_line};
 use atsprov_runner::{ApplyOptions, ApplyRun, KeyCheck, Observer, ProgressMode, ReportFormat};
 
 use crate::cli::{ApplyArgs, GlobalArgs, ReportFormatArg};
 use crate::commands::{
-    client, load_target, progress_mode, runtime, show_error, show_key_checks, show_plan_errors,
+    client, guard, load_target, progress_mode, runtime, show_error, show_key_checks,
+    show_plan_errors,
 };
 use crate::exit::{Exit, Failure, Outcome};
 
@@ -52,6 +53,8 @@ fn report_targets(args: &ApplyArgs) -> Result<Vec<(PathBuf, ReportFormat)>, Fail
 /// What a person sees while the run happens.
 struct Screen<'a> {
     global: &'a GlobalArgs,
+    dry_run: bool,
+    auto_approve: bool,
     color: bool,
     progress: ProgressMode,
 }
@@ -97,20 +100,51 @@ impl Observer for Screen<'_> {
             tracing::info!("{line}");
         }
     }
+
+    fn confirm(&self, plan: &Plan) -> tokio::sync::oneshot::Receiver<bool> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.auto_approve || self.dry_run || !guard::can_ask() {
+            // The receiver is right here: the send cannot fail.
+            let _ = tx.send(true);
+            return rx;
+        }
+        // The plan is on stdout already, unless `-q` or stdout goes elsewhere.
+        let text = if self.global.quiet || !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            render::plan_text(plan, self.color)
+        } else {
+            String::new()
+        };
+        // A thread of its own, never joined: Ctrl-C while the question
+        // waits ends the run (and the process) without an answer.
+        std::thread::spawn(move || {
+            // Nobody waits any more after an interrupt: nothing to do.
+            let _ = tx.send(guard::ask(&text));
+        });
+        rx
+    }
 }
 
-pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome {
+pub(crate) fn run(global: &GlobalArgs, mut args: ApplyArgs, color: bool) -> Outcome {
     let reports = report_targets(&args)?;
+    let paths: Vec<PathBuf> = reports.iter().map(|(path, _)| path.clone()).collect();
+    guard::check_report_paths(&paths)?;
+    let saved = match &args.saved_plan {
+        Some(path) => Some(guard::load_saved_plan(path, &mut args.target)?),
+        None => None,
+    };
     let overrides = Overrides {
         concurrency: args.concurrency,
-        ..Overrides::default()
+        max_deletes: args.max_deletes,
     };
     let target = load_target(global, &args.target, &overrides)?;
+    let lock_note = atsprov_runner::lock::note(&args.target.manifest);
     let client = client(&target.manifest)?;
     let runtime = runtime()?;
     let clock = Instant::now();
     let screen = Screen {
         global,
+        dry_run: args.dry_run,
+        auto_approve: args.auto_approve,
         color,
         progress: progress_mode(global),
     };
@@ -125,6 +159,11 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
         verify: args.target.verify,
         dry_run: args.dry_run,
         options: ApplyOptions::new(target.manifest.concurrency as usize, progress_mode(global)),
+        max_deletes: target.manifest.max_deletes,
+        saved: saved.as_ref().map(|s| &s.basis),
+        lock_wait: (!args.dry_run).then(|| Duration::from_secs(args.lock_timeout)),
+        lock_note: &lock_note,
+        fail_fast: args.fail_fast,
     };
     // Signals are listened to from the start: even an interrupt while the
     // live state is read ends with a report.
@@ -142,12 +181,34 @@ pub(crate) fn run(global: &GlobalArgs, args: ApplyArgs, color: bool) -> Outcome 
             }
         }
     }
+    let conflicts = report
+        .items
+        .iter()
+        .filter(|i| {
+            i.error
+                .as_ref()
+                .is_some_and(|e| e.kind == ErrorKind::Conflict)
+        })
+        .count();
+    if conflicts > 0 {
+        summary.push_str(&format!(
+            "\n{conflicts} conflict(s) left: those connections are not provisioned. Set `adopt = true` on the account to take the live one over, or rename the account.\n"
+        ));
+    }
     crate::output::stdout(&summary)
         .map_err(|err| Failure::Fatal(anyhow!("could not write the summary: {err}")))?;
+    if let Some(error) = &result.guard {
+        crate::output::stderr(&format!("error: {}\n", error.message));
+    }
 
     Ok(if report.interrupted {
         Exit::Interrupted
-    } else if report.summary.failed > 0 || write_failed || result.keys_failed {
+    } else if report.summary.failed > 0
+        || write_failed
+        || result.keys_failed
+        || result.guard.is_some()
+        || conflicts > 0
+    {
         Exit::ItemsFailed
     } else {
         Exit::Success

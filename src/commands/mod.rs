@@ -4,6 +4,7 @@
 pub(crate) mod apply;
 pub(crate) mod docs;
 pub(crate) mod emulator;
+mod guard;
 pub(crate) mod list;
 pub(crate) mod plan;
 pub(crate) mod validate;

@@ -12,7 +12,10 @@ use crate::emu::{self, Acct, CLIENT_SECRET, Emulator};
 
 pub(crate) fn cmd(dir: &Path, args: &[&str], keys: &[(&str, String)]) -> Command {
     let mut cmd = atsprov();
+    // Every run of one test shares a lock directory of its own, never the
+    // user's runtime directory.
     cmd.current_dir(dir)
+        .env("ATSPROV_LOCK_DIR", dir.join(".locks"))
         .args(args)
         .env("E2E_CLIENT_SECRET", CLIENT_SECRET)
         .env("E2E_KEY", emu::key("default"));
@@ -254,7 +257,13 @@ fn drift_prune_and_conflicts_change_exactly_what_the_plan_said() {
         &["apply", m, "--prune", "--report", "r.json"],
         &new_key,
     ));
-    assert_eq!(applied.code, 0, "{}", applied.transcript());
+    // The conflict is left: not green.
+    assert_eq!(applied.code, 1, "{}", applied.transcript());
+    assert!(
+        applied.stdout.contains("1 conflict(s) left") && applied.stdout.contains("adopt = true"),
+        "{}",
+        applied.transcript()
+    );
     assert_eq!(
         emu.stats()["writes"].as_u64().unwrap() - before,
         7,

@@ -299,10 +299,18 @@ fn the_ci_workflow_plans_on_pull_requests_and_applies_on_schedule() {
     let jobs = text.split("\n  apply:\n").collect::<Vec<_>>();
     assert_eq!(jobs.len(), 2, "a plan job, then an apply job");
     let (plan_job, apply_job) = (jobs[0], jobs[1]);
-    assert!(plan_job.contains("if: github.event_name == 'pull_request'"));
+    assert!(
+        !plan_job.contains("if: github.event_name"),
+        "every run plans first"
+    );
     assert!(plan_job.contains("plan \"$MANIFEST\" --format json --out plan.json"));
     assert!(plan_job.contains(">> \"$GITHUB_STEP_SUMMARY\""));
     assert!(apply_job.contains("if: github.event_name != 'pull_request'"));
+    assert!(
+        apply_job.contains("needs: plan"),
+        "applies the plan job's plan"
+    );
+    assert!(apply_job.contains("actions/download-artifact"));
     assert!(apply_job.contains("apply \"$MANIFEST\""));
     assert!(apply_job.contains("cat report.md >> \"$GITHUB_STEP_SUMMARY\""));
     assert!(apply_job.contains("actions/upload-artifact"));

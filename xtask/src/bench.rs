@@ -127,6 +127,7 @@ fn apply(
         &[
             "-q",
             "apply",
+            "--auto-approve",
             "--concurrency",
             &concurrency,
             "--report",

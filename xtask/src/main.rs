@@ -275,8 +275,16 @@ fn demo() -> Result<()> {
     let code = run("plan (what would change)", &["plan", m])?;
     expect("plan failed", code, 0)?;
     let code = run(
-        "apply (the plan, then a line per write above the progress bar)",
-        &["apply", m, "--report", report_json, "--report", report_md],
+        "apply (the plan, then a line per write above the progress bar; scripted, so no question at a terminal)",
+        &[
+            "apply",
+            m,
+            "--auto-approve",
+            "--report",
+            report_json,
+            "--report",
+            report_md,
+        ],
     )?;
     expect("apply failed", code, 0)?;
     let code = run(
@@ -295,7 +303,15 @@ fn demo() -> Result<()> {
     expect("the plan after the rotation shows no change", code, 2)?;
     let code = run(
         "apply (updated lines for sales-eu in each sandbox)",
-        &["apply", r, "--report", report_json, "--report", report_md],
+        &[
+            "apply",
+            r,
+            "--auto-approve",
+            "--report",
+            report_json,
+            "--report",
+            report_md,
+        ],
     )?;
     expect("apply of the rotation failed", code, 0)?;
     let code = run(

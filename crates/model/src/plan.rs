@@ -144,6 +144,8 @@ pub struct Plan {
     pub basis: Basis,
     /// The sandboxes planned, in the order the manifest declares them.
     pub sandboxes: Vec<String>,
+    /// Whether the plan was made with `--prune`.
+    pub prune: bool,
     /// Every row, declared items and orphans alike.
     pub changes: Vec<Change>,
     /// Sandboxes that could not be read; their declared items are not in `changes`.
@@ -295,6 +297,7 @@ pub fn plan(
     Plan {
         basis: Basis::of(desired, live, &options),
         sandboxes: order.to_vec(),
+        prune: options.prune,
         changes,
         errors,
     }

@@ -24,6 +24,9 @@ pub(crate) struct PlanJson<'a> {
     /// What the plan was made from: digests of the desired state and the live
     /// connections, so that a saved plan can be checked for staleness.
     basis: &'a Basis,
+    /// The options the plan was made with; `apply --plan FILE` plans again
+    /// with the same ones.
+    options: OptionsJson<'a>,
     /// How many changes of each action.
     summary: Summary,
     /// One row per declared connection and per live connection atsprov
@@ -32,6 +35,63 @@ pub(crate) struct PlanJson<'a> {
     /// Sandboxes whose live connections could not be read; their declared
     /// connections are not in `changes`.
     errors: &'a [SandboxError],
+}
+
+/// The options of a JSON plan.
+#[derive(Serialize, JsonSchema)]
+struct OptionsJson<'a> {
+    /// Made with `--prune`.
+    prune: bool,
+    /// The sandboxes planned, in the manifest's order (all the manifest
+    /// declares, or those chosen with `--sandbox`).
+    sandboxes: &'a [String],
+}
+
+/// What `apply --plan FILE` needs of a saved JSON plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct SavedPlan {
+    /// The digests the plan was made from.
+    pub basis: Basis,
+    /// Made with `--prune`.
+    pub prune: bool,
+    /// The sandboxes planned.
+    pub sandboxes: Vec<String>,
+}
+
+/// Reads a plan saved by `plan --format json --out FILE`: the schema tag,
+/// the basis and the options. Says what is wrong when it is not one.
+pub fn read_saved_plan(text: &str) -> Result<SavedPlan, String> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        schema: Option<String>,
+        basis: Option<Basis>,
+        options: Option<Options>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Options {
+        prune: bool,
+        sandboxes: Vec<String>,
+    }
+    let doc: Doc = serde_json::from_str(text)
+        .map_err(|err| format!("not a JSON plan ({err}); save one with `atsprov plan MANIFEST --format json --out FILE`"))?;
+    if doc.schema.as_deref() != Some(PLAN_SCHEMA) {
+        return Err(format!(
+            "not an `{PLAN_SCHEMA}` plan (its `schema` is {}); save one with `atsprov plan MANIFEST --format json --out FILE`",
+            doc.schema
+                .map_or_else(|| "missing".to_owned(), |s| format!("`{s}`"))
+        ));
+    }
+    match (doc.basis, doc.options) {
+        (Some(basis), Some(options)) => Ok(SavedPlan {
+            basis,
+            prune: options.prune,
+            sandboxes: options.sandboxes,
+        }),
+        _ => Err(
+            "the plan has no `basis` or `options` (made by an older atsprov?); plan again"
+                .to_owned(),
+        ),
+    }
 }
 
 /// One row of the JSON plan.
@@ -58,6 +118,10 @@ pub fn plan_json(plan: &Plan) -> String {
     let doc = PlanJson {
         schema: PLAN_SCHEMA,
         basis: &plan.basis,
+        options: OptionsJson {
+            prune: plan.prune,
+            sandboxes: &plan.sandboxes,
+        },
         summary: plan.summary(),
         changes: plan
             .changes
@@ -390,6 +454,7 @@ mod tests {
                 live: "sha256:l".to_owned(),
             },
             sandboxes: vec!["prod".to_owned(), "stage".to_owned(), "dev".to_owned()],
+            prune: false,
             changes: vec![
                 change(
                     "dev",
@@ -497,6 +562,7 @@ mod tests {
             let plan = Plan {
                 basis: Basis::default(),
                 sandboxes: vec!["dev".to_owned()],
+                prune: false,
                 changes: vec![
                     change("dev", "same", Action::NoOp, vec![], "up to date"),
                     change("dev", "x", action, vec![], "why"),
@@ -515,6 +581,7 @@ mod tests {
         let plan = Plan {
             basis: Basis::default(),
             sandboxes: vec!["dev".to_owned()],
+            prune: false,
             changes: vec![change("dev", "same", Action::NoOp, vec![], "up to date")],
             errors: vec![],
         };
@@ -523,5 +590,24 @@ mod tests {
             text.ends_with("No changes: the live connections match the manifest.\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_saved_plan_reads_back_its_basis_and_options() {
+        let mut plan = every_action();
+        plan.prune = true;
+        let saved = read_saved_plan(&plan_json(&plan)).unwrap();
+        assert_eq!(saved.basis, plan.basis);
+        assert!(saved.prune);
+        assert_eq!(saved.sandboxes, plan.sandboxes);
+        for bad in [
+            "",
+            "[]",
+            r#"{"schema": "atsprov.report/v1"}"#,
+            r#"{"schema": "atsprov.plan/v1"}"#,
+        ] {
+            let err = read_saved_plan(bad).unwrap_err();
+            assert!(err.contains("plan"), "{err}");
+        }
     }
 }

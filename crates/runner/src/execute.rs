@@ -94,6 +94,16 @@ pub trait Observer: Sync {
     fn stopped(&self, _error: &ItemError) {}
     /// An item whose write is done (succeeded or failed).
     fn item_done(&self, _item: &ReportItem) {}
+    /// Just before the first write of a plan that writes: the answer,
+    /// true to go on. The binary asks a person at a terminal (on a thread
+    /// of its own, so an interrupt while the question waits still ends the
+    /// run); by default, go on.
+    fn confirm(&self, _plan: &Plan) -> tokio::sync::oneshot::Receiver<bool> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // The receiver is right here: the send cannot fail.
+        let _ = tx.send(true);
+        rx
+    }
 }
 
 /// An observer that looks away.

@@ -30,6 +30,10 @@ const POLL: Duration = Duration::from_millis(100);
 /// The most a holder's note may be read: it is a short line we wrote.
 const NOTE_CAP: u64 = 1024;
 
+/// How many times an empty note is read again, and the pause between.
+const NOTE_TRIES: u32 = 10;
+const NOTE_PAUSE: Duration = Duration::from_millis(20);
+
 /// Locks held for a run; dropping them releases them.
 #[derive(Debug)]
 pub struct RunLock {
@@ -160,18 +164,23 @@ pub fn acquire(
     Ok(RunLock { _files: files })
 }
 
-/// The note a holder wrote, one line, bounded, with control characters shown.
+/// The note a holder wrote, one line, bounded, with control characters
+/// shown. A holder writes it just after it takes the lock: an empty file is
+/// read again a few times, briefly, before giving up on it.
 fn holder(file: &mut File) -> String {
-    let mut text = String::new();
-    let read = file
-        .seek(SeekFrom::Start(0))
-        .and_then(|_| file.take(NOTE_CAP).read_to_string(&mut text));
-    match read {
-        Ok(_) if !text.trim().is_empty() => {
-            atsprov_model::escape::terminal(text.trim()).into_owned()
+    for _ in 0..NOTE_TRIES {
+        let mut text = String::new();
+        let read = file.seek(SeekFrom::Start(0)).and_then(|_| {
+            std::io::Read::by_ref(file)
+                .take(NOTE_CAP)
+                .read_to_string(&mut text)
+        });
+        if read.is_ok() && !text.trim().is_empty() {
+            return atsprov_model::escape::terminal(text.trim()).into_owned();
         }
-        _ => "a run that has not said who it is".to_owned(),
+        std::thread::sleep(NOTE_PAUSE);
     }
+    "a run that has not said who it is".to_owned()
 }
 
 /// The note this process leaves in its lock files.

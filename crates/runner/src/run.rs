@@ -4,15 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use atsprov_model::DesiredConnection;
 use atsprov_model::manifest::Manifest;
-use atsprov_model::plan::{Action, Options};
+use atsprov_model::plan::{Action, Basis, Options};
 use atsprov_model::report::{ErrorKind, ItemError, Report, ReportItem, Status};
 use atsprov_transport::Client;
 
-use crate::execute::{ApplyOptions, Observer, Planned, apply, dry_run_items};
+use crate::execute::{ApplyOptions, ApplyOutcome, Observer, Planned, apply, dry_run_items};
+use crate::lock::{self, RunLock};
 use crate::make_plan;
 use crate::signals::Interrupt;
 use crate::verify::{check_keys, failures};
@@ -43,6 +44,18 @@ pub struct ApplyRun<'a> {
     pub dry_run: bool,
     /// Concurrency and progress.
     pub options: ApplyOptions,
+    /// The most connections one apply may delete (`--max-deletes`, `defaults.max_deletes`).
+    pub max_deletes: u32,
+    /// `--plan FILE`: the basis of the saved plan; the run writes only when
+    /// a fresh plan has the same one.
+    pub saved: Option<&'a Basis>,
+    /// How long to wait for another run's lock on the sandboxes; `None`
+    /// takes no lock (a dry run writes nothing).
+    pub lock_wait: Option<Duration>,
+    /// Who this run is, written into its lock files for a waiting run to show.
+    pub lock_note: &'a str,
+    /// `--fail-fast`: a sandbox with a failure stops the sandboxes after it.
+    pub fail_fast: bool,
 }
 
 /// What one `apply` did.
@@ -56,6 +69,10 @@ pub struct ApplyResult {
     pub stopped: Option<ItemError>,
     /// The lowest concurrency the adaptive bound fell to, when the API pushed back.
     pub lowest_concurrency: Option<usize>,
+    /// Why a guard stopped the run before its first write, when one did
+    /// (another run holds a sandbox, too many deletes, a stale saved plan,
+    /// no confirmation). Nothing was written.
+    pub guard: Option<ItemError>,
 }
 
 impl ApplyRun<'_> {
@@ -76,6 +93,7 @@ impl ApplyRun<'_> {
             keys_failed: false,
             stopped: None,
             lowest_concurrency: None,
+            guard: None,
         };
         let prepared = tokio::select! {
             biased;
@@ -91,10 +109,23 @@ impl ApplyRun<'_> {
                 result.stopped = Some(error);
                 (items, false)
             }
-            Ok((planned, held)) => {
+            Err(Stop::Locked(error)) => {
+                let items = self.everything(Status::Skipped, &error);
+                result.guard = Some(error);
+                (items, false)
+            }
+            Err(Stop::Guard(stopped)) => {
+                let (planned, held, error) = *stopped;
+                let mut items = guarded_items(&planned, self.desired, &error);
+                items.extend(held);
+                result.guard = Some(error);
+                (items, false)
+            }
+            Ok((planned, held, lock)) => {
                 let (mut items, interrupted) = self
                     .carry_out(&planned, observer, interrupt, &mut result)
                     .await;
+                drop(lock);
                 items.extend(held);
                 (items, interrupted)
             }
@@ -104,12 +135,18 @@ impl ApplyRun<'_> {
         result
     }
 
-    /// The key check, the plan and the hold-back.
+    /// The lock, the key check, the plan, the hold-back and the guards.
     async fn prepare(
         &self,
         observer: &dyn Observer,
         result: &mut ApplyResult,
-    ) -> Result<(Planned, Vec<ReportItem>), Stop> {
+    ) -> Result<(Planned, Vec<ReportItem>, Option<RunLock>), Stop> {
+        // The lock comes before live state is read, so a run that waited
+        // plans afresh from what the first one left.
+        let lock = match self.lock_wait {
+            Some(wait) => Some(self.take_lock(wait).await?),
+            None => None,
+        };
         let keys_failed = if self.verify {
             let mut indices: Vec<usize> = self.desired.iter().map(|d| d.account_index).collect();
             indices.sort_unstable();
@@ -127,17 +164,89 @@ impl ApplyRun<'_> {
             sandboxes: self.sandboxes,
             targets: self.targets,
         };
-        match make_plan(self.client, self.desired, options).await {
-            Ok(planned) => {
-                let (planned, held) = hold_back(planned, self.desired, &keys_failed);
-                observer.planned(&planned.plan);
-                Ok((planned, held))
-            }
+        let planned = match make_plan(self.client, self.desired, options).await {
+            Ok(planned) => planned,
             Err(error) => {
                 observer.stopped(&error);
-                Err(Stop::NoPlan(error))
+                return Err(Stop::NoPlan(error));
+            }
+        };
+        let (planned, held) = hold_back(planned, self.desired, &keys_failed);
+        observer.planned(&planned.plan);
+        match self.guard(&planned, observer).await {
+            Some(error) => Err(Stop::Guard(Box::new((planned, held, error)))),
+            None => Ok((planned, held, lock)),
+        }
+    }
+
+    /// The locks of the sandboxes in scope, waiting up to `wait` for another run.
+    async fn take_lock(&self, wait: Duration) -> Result<RunLock, Stop> {
+        let org = self.manifest.platform.org_id.clone();
+        let sandboxes = self.sandboxes.to_vec();
+        let note = self.lock_note.to_owned();
+        let taken = tokio::task::spawn_blocking(move || {
+            lock::acquire(&lock::lock_dir(), &org, &sandboxes, wait, &note)
+        })
+        .await;
+        match taken {
+            Ok(Ok(lock)) => Ok(lock),
+            Ok(Err(error)) => Err(Stop::Locked(ItemError::new(
+                ErrorKind::Guard,
+                format!("not started: {error}"),
+            ))),
+            Err(error) => Err(Stop::Locked(ItemError::new(
+                ErrorKind::Internal,
+                format!("not started: the lock could not be taken: {error}"),
+            ))),
+        }
+    }
+
+    /// Why the plan must not be carried out, when it must not: a saved plan
+    /// gone stale, more deletes than allowed, or no confirmation.
+    async fn guard(&self, planned: &Planned, observer: &dyn Observer) -> Option<ItemError> {
+        if self.dry_run {
+            return None;
+        }
+        let plan = &planned.plan;
+        if let Some(saved) = self.saved {
+            let changed: Vec<&str> = [
+                (
+                    saved.manifest != plan.basis.manifest,
+                    "the manifest (its desired connections or the plan's options)",
+                ),
+                (saved.live != plan.basis.live, "the live connections"),
+            ]
+            .into_iter()
+            .filter_map(|(changed, what)| changed.then_some(what))
+            .collect();
+            if !changed.is_empty() {
+                return Some(ItemError::new(
+                    ErrorKind::Guard,
+                    format!(
+                        "not applied: the plan is stale; plan again ({} changed since it was saved)",
+                        changed.join(" and ")
+                    ),
+                ));
             }
         }
+        let deletes = plan.summary().delete;
+        if deletes > self.max_deletes as usize {
+            return Some(ItemError::new(
+                ErrorKind::Guard,
+                format!(
+                    "not applied: the plan deletes {deletes} connections, more than the limit of {}; check the manifest is complete, then raise `--max-deletes` or `[defaults] max_deletes`",
+                    self.max_deletes
+                ),
+            ));
+        }
+        // A question never answered (its thread gone) is a no.
+        if plan.summary().has_changes() && !observer.confirm(plan).await.unwrap_or(false) {
+            return Some(ItemError::new(
+                ErrorKind::Guard,
+                "not applied: not confirmed; nothing was written",
+            ));
+        }
+        None
     }
 
     /// The writes (none for a dry run); interrupts are handled inside.
@@ -151,15 +260,19 @@ impl ApplyRun<'_> {
         if self.dry_run {
             return (dry_run_items(planned, self.desired), false);
         }
-        let outcome = apply(
-            self.client,
-            planned,
-            self.desired,
-            self.options,
-            observer,
-            interrupt,
-        )
-        .await;
+        let outcome = if self.fail_fast {
+            self.sandbox_by_sandbox(planned, observer, interrupt).await
+        } else {
+            apply(
+                self.client,
+                planned,
+                self.desired,
+                self.options,
+                observer,
+                interrupt,
+            )
+            .await
+        };
         if let Some(lowest) = outcome.lowest_concurrency {
             tracing::info!(
                 "the API pushed back (429/503): concurrency went down to {lowest} at the lowest"
@@ -167,6 +280,62 @@ impl ApplyRun<'_> {
         }
         result.lowest_concurrency = outcome.lowest_concurrency;
         (outcome.items, outcome.interrupted)
+    }
+
+    /// `--fail-fast`: the sandboxes one after another, in the plan's (the
+    /// manifest's) order; after one with a failure or an interrupt, the
+    /// rest are skipped.
+    async fn sandbox_by_sandbox(
+        &self,
+        planned: &Planned,
+        observer: &dyn Observer,
+        interrupt: Interrupt,
+    ) -> ApplyOutcome {
+        let mut outcome = ApplyOutcome {
+            items: Vec::new(),
+            interrupted: false,
+            lowest_concurrency: None,
+        };
+        let mut stopped_by: Option<String> = None;
+        for sandbox in &planned.plan.sandboxes {
+            let part = only_sandbox(planned, sandbox);
+            if let Some(failed) = &stopped_by {
+                let error = ItemError::new(
+                    ErrorKind::Guard,
+                    format!("not started: `--fail-fast` and sandbox `{failed}` had a failure"),
+                );
+                outcome
+                    .items
+                    .extend(guarded_items(&part, self.desired, &error));
+                continue;
+            }
+            if outcome.interrupted {
+                outcome
+                    .items
+                    .extend(guarded_items(&part, self.desired, &interrupted_early()));
+                continue;
+            }
+            let done = apply(
+                self.client,
+                &part,
+                self.desired,
+                self.options,
+                observer,
+                interrupt.clone(),
+            )
+            .await;
+            if done.items.iter().any(|i| i.status == Status::Failed) {
+                stopped_by = Some(sandbox.clone());
+            }
+            outcome.interrupted |= done.interrupted;
+            outcome.lowest_concurrency = match (outcome.lowest_concurrency, done.lowest_concurrency)
+            {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            outcome.items.extend(done.items);
+        }
+        outcome
     }
 
     /// Every declared connection with one status and error, for when no plan
@@ -181,16 +350,44 @@ impl ApplyRun<'_> {
 
 /// Why a run ended before its writes.
 enum Stop {
-    /// An interrupt came before the plan was made.
+    /// An interrupt came before the first write (the lock, the key check, the plan or the question).
     Interrupted,
     /// No plan could be made (the API could not be used).
     NoPlan(ItemError),
+    /// Another run holds a sandbox's lock; nothing was read or written.
+    Locked(ItemError),
+    /// A guard stopped the plan before its first write.
+    Guard(Box<(Planned, Vec<ReportItem>, ItemError)>),
+}
+
+/// The part of a plan in one sandbox.
+fn only_sandbox(planned: &Planned, sandbox: &str) -> Planned {
+    let mut part = planned.clone();
+    part.plan.changes.retain(|c| c.sandbox == sandbox);
+    part.plan.errors.retain(|e| e.sandbox == sandbox);
+    part.unreadable.retain(|s, _| s == sandbox);
+    part
+}
+
+/// The items of a plan none of whose writes were made, each write skipped with `error`.
+fn guarded_items(
+    planned: &Planned,
+    desired: &[DesiredConnection],
+    error: &ItemError,
+) -> Vec<ReportItem> {
+    dry_run_items(planned, desired)
+        .into_iter()
+        .map(|item| match &item.error {
+            Some(e) if e.kind == ErrorKind::DryRun => item.with_error(error.clone()),
+            _ => item,
+        })
+        .collect()
 }
 
 fn interrupted_early() -> ItemError {
     ItemError::new(
         ErrorKind::Interrupted,
-        "not started: interrupted before the plan was made; run `apply` again",
+        "not started: interrupted before the first write; run `apply` again",
     )
 }
 

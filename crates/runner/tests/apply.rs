@@ -269,6 +269,12 @@ async fn run_apply(
             progress: ProgressMode::Hidden,
             lookup_patience: Duration::from_millis(300),
         },
+        max_deletes: manifest.max_deletes,
+        saved: None,
+        // In-process runs share no lock directory; the binary's e2e tests cover the lock.
+        lock_wait: None,
+        lock_note: "",
+        fail_fast: false,
     }
     .run(observer, interrupt)
     .await

@@ -37,13 +37,17 @@ pub enum ErrorKind {
     DryRun,
     /// The configuration could not be used; nothing was sent for the item.
     Config,
+    /// A safety guard stopped the run before its first write: another run
+    /// holds the sandbox, too many deletes, a stale saved plan, no
+    /// confirmation, or an earlier sandbox failed under `--fail-fast`.
+    Guard,
     /// A bug in atsprov; please report it.
     Internal,
 }
 
 impl ErrorKind {
     /// Every kind.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Api,
         ErrorKind::Network,
         ErrorKind::Auth,
@@ -54,6 +58,7 @@ impl ErrorKind {
         ErrorKind::Interrupted,
         ErrorKind::DryRun,
         ErrorKind::Config,
+        ErrorKind::Guard,
         ErrorKind::Internal,
     ];
 
@@ -70,6 +75,7 @@ impl ErrorKind {
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::DryRun => "dry_run",
             ErrorKind::Config => "config",
+            ErrorKind::Guard => "guard",
             ErrorKind::Internal => "internal",
         }
     }
