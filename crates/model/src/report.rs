@@ -400,17 +400,39 @@ impl Report {
             // line per sandbox here.
             let mut unplanned: Vec<(&str, usize)> = Vec::new();
             for i in self.items.iter().filter(|i| i.status == status) {
-                if i.action.is_none() && !never_started(i) {
+                if i.action.is_none() && !never_started(i) && !guarded_item(i) {
                     match unplanned.iter_mut().find(|(s, _)| *s == i.sandbox) {
                         Some((_, n)) => *n += 1,
                         None => unplanned.push((&i.sandbox, 1)),
                     }
                 }
             }
-            if rows.is_empty() && unplanned.is_empty() {
+            let any_guarded = self
+                .items
+                .iter()
+                .any(|i| i.status == status && guarded_item(i));
+            if rows.is_empty() && unplanned.is_empty() && !any_guarded {
                 continue;
             }
             let _ = writeln!(out, "\n{title}:");
+            // Writes a guard held back share their reason: said once.
+            let mut guarded: Vec<(&str, usize)> = Vec::new();
+            for i in self.items.iter().filter(|i| i.status == status) {
+                if let Some(e) = i.error.as_ref().filter(|e| e.kind == ErrorKind::Guard) {
+                    match guarded.iter_mut().find(|(m, _)| *m == e.message) {
+                        Some((_, n)) => *n += 1,
+                        None => guarded.push((&e.message, 1)),
+                    }
+                }
+            }
+            for (message, n) in guarded {
+                let _ = writeln!(
+                    out,
+                    "  {n} {}: {}",
+                    if n == 1 { "item" } else { "items" },
+                    terminal(message)
+                );
+            }
             for (sandbox, n) in unplanned {
                 let _ = writeln!(
                     out,
@@ -450,7 +472,14 @@ impl Report {
 /// Whether the text summary says an item in a line shared with others
 /// rather than on its own.
 fn summarised(item: &ReportItem) -> bool {
-    item.action.is_none() || never_started(item)
+    item.action.is_none() || never_started(item) || guarded_item(item)
+}
+
+/// An item a guard of `apply` held back (the reason is shared).
+fn guarded_item(item: &ReportItem) -> bool {
+    item.error
+        .as_ref()
+        .is_some_and(|e| e.kind == ErrorKind::Guard)
 }
 
 /// An item an interrupt kept from starting.
@@ -662,6 +691,36 @@ mod tests {
             "said where it happened: {text}"
         );
         assert_eq!(report.items.len(), 6, "the report still lists each");
+
+        let held = ItemError::new(ErrorKind::Guard, "not written: 3 deletes, more than 2");
+        let guarded = Report::new(
+            epoch,
+            epoch,
+            false,
+            false,
+            vec![
+                item(
+                    "g1",
+                    Some(Action::Delete),
+                    Status::Skipped,
+                    Some(held.clone()),
+                ),
+                item(
+                    "g2",
+                    Some(Action::Create),
+                    Status::Skipped,
+                    Some(held.clone()),
+                ),
+                item("g3", None, Status::Skipped, Some(held)),
+            ],
+        );
+        let text = guarded.to_text(Duration::from_secs(1));
+        assert_eq!(
+            text.matches("3 deletes, more than 2").count(),
+            1,
+            "a guard's reason is said once: {text}"
+        );
+        assert!(text.contains("3 items: not written"), "{text}");
 
         assert_eq!(change_line(&report.items[0]), "created  prod/a (id id-1)");
         let failed = ReportItem {
