@@ -259,10 +259,6 @@ mod tests {
             state: Some("enabled".to_owned()),
             etag: String::new(),
             created_at: None,
-            updated_at: None,
-            created_client: None,
-            updated_client: None,
-            sandbox_name: None,
             plain: Default::default(),
         }
     }

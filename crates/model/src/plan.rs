@@ -508,10 +508,6 @@ mod tests {
             state: Some("enabled".to_owned()),
             etag: format!("\"etag-{id}\""),
             created_at: None,
-            updated_at: None,
-            created_client: None,
-            updated_client: None,
-            sandbox_name: None,
             plain: Default::default(),
         }
     }

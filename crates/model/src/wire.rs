@@ -94,6 +94,10 @@ pub struct Written {
 }
 
 /// A connection as read back from the API (`ConnectionItemDTO`), credentials dropped.
+///
+/// Only what atsprov reads is kept: the other fields of the answer
+/// (`updatedAt`, `createdClient`, `updatedClient`, `sandboxName`, …) are
+/// skipped at parse time, since a plan may hold 100,000 of these at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Connection {
@@ -114,18 +118,6 @@ pub struct Connection {
     /// Creation time, epoch milliseconds.
     #[serde(default)]
     pub created_at: Option<i64>,
-    /// Last update time, epoch milliseconds.
-    #[serde(default)]
-    pub updated_at: Option<i64>,
-    /// The IMS client id that created it.
-    #[serde(default)]
-    pub created_client: Option<String>,
-    /// The IMS client id that last changed it.
-    #[serde(default)]
-    pub updated_client: Option<String>,
-    /// The sandbox's name.
-    #[serde(default)]
-    pub sandbox_name: Option<String>,
     /// The plain parts of the stored connection string (account name,
     /// endpoint suffix, Table endpoint), for showing what an update changes.
     /// The key is never kept, whatever the server sent.

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use atsprov_model::report::{ReportItem, Status};
 use atsprov_transport::Client;
-use futures::future::join_all;
 
 /// The first pause between two listings; it doubles with jitter up to `MAX_PAUSE`.
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
@@ -29,13 +28,15 @@ pub(crate) async fn settle(client: &Client, items: &[ReportItem], patience: Dura
         }
     }
     let deadline = Instant::now() + patience;
-    let unseen = join_all(
-        created
-            .into_iter()
-            .map(|(sandbox, ids)| settle_one(client, sandbox, ids, deadline)),
-    )
-    .await;
-    let unseen: usize = unseen.into_iter().sum();
+    // One sandbox at a time: a listing holds every connection of its
+    // sandbox, and all of them at once would double the run's peak memory
+    // (100,000 connections: about 100 MB). The deadline is shared, so
+    // the waits overlap all the same: a sandbox listed later has had as
+    // long to catch up.
+    let mut unseen = 0;
+    for (sandbox, ids) in created {
+        unseen += settle_one(client, sandbox, ids, deadline).await;
+    }
     if unseen > 0 {
         tracing::warn!(
             "{unseen} connection(s) made by this run do not show in listings yet (the API's listings lag its writes); wait a little before the next `plan` or `apply`, or it may create them again (the one after removes such duplicates as `dedupe` rows)"
