@@ -91,7 +91,7 @@ fn summary(path: &str, manifest: &Manifest) -> String {
         .sandboxes()
         .into_iter()
         .map(|s| {
-            let n = desired.iter().filter(|d| d.sandbox == s).count();
+            let n = desired.iter().filter(|d| *d.sandbox == *s).count();
             (s, n)
         })
         .collect();

@@ -6,14 +6,18 @@ use crate::ownership::{self, Fingerprint};
 use crate::secret::Secret;
 
 /// One connection the manifest declares in one sandbox.
+///
+/// The texts are shared (`Arc<str>`): an account's name and description
+/// between its sandboxes, a sandbox's name and a common description
+/// between accounts, so 100,000 of these hold each text once.
 #[derive(Debug, Clone)]
 pub struct DesiredConnection {
     /// The sandbox, lowercase.
-    pub sandbox: String,
+    pub sandbox: Arc<str>,
     /// The connection's name in AEP (the account entry's `name`).
-    pub name: String,
+    pub name: Arc<str>,
     /// The user's description, without atsprov's marker.
-    pub description: String,
+    pub description: Arc<str>,
     /// The connection string sent to the API.
     pub connection_string: Secret,
     /// The fingerprint of `connection_string`, salted with org, sandbox and name.
@@ -37,11 +41,32 @@ impl DesiredConnection {
         adopt: bool,
         account_index: usize,
     ) -> Self {
-        let fingerprint = Fingerprint::of(org_id, sandbox, name, &connection_string);
+        Self::shared(
+            org_id,
+            sandbox.into(),
+            name.into(),
+            description.into(),
+            connection_string,
+            adopt,
+            account_index,
+        )
+    }
+
+    /// [`DesiredConnection::new`] with texts shared with other items.
+    pub fn shared(
+        org_id: &str,
+        sandbox: Arc<str>,
+        name: Arc<str>,
+        description: Arc<str>,
+        connection_string: Secret,
+        adopt: bool,
+        account_index: usize,
+    ) -> Self {
+        let fingerprint = Fingerprint::of(org_id, &sandbox, &name, &connection_string);
         Self {
-            sandbox: sandbox.to_owned(),
-            name: name.to_owned(),
-            description: description.to_owned(),
+            sandbox,
+            name,
+            description,
             connection_string,
             fingerprint,
             adopt,

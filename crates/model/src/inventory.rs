@@ -88,7 +88,7 @@ pub fn list(
 ) -> Vec<Listed> {
     let wanted: HashMap<(&str, &str), &DesiredConnection> = desired
         .iter()
-        .map(|d| ((d.sandbox.as_str(), d.name.as_str()), d))
+        .map(|d| ((&*d.sandbox, &*d.name), d))
         .collect();
     let mut out = Vec::new();
     for (sandbox, connections) in live {

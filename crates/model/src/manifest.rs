@@ -13,7 +13,7 @@ mod source;
 
 pub use bounded::{MAX_MANIFEST_BYTES, MAX_NESTING, MAX_SECRET_BYTES};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -129,25 +129,34 @@ impl Manifest {
     pub fn desired(&self) -> Vec<DesiredConnection> {
         let count = self.accounts.iter().map(|a| a.sandboxes.len()).sum();
         let mut desired: Vec<DesiredConnection> = Vec::with_capacity(count);
-        desired.extend(
-            self.accounts
-                .iter()
-                .enumerate()
-                .flat_map(|(index, account)| {
-                    account.sandboxes.iter().map(move |sandbox| {
-                        DesiredConnection::new(
-                            &self.platform.org_id,
-                            sandbox,
-                            &account.name,
-                            &account.description,
-                            account.connection_string.clone(),
-                            account.adopt,
-                            index,
-                        )
-                        .owned_by(self.owner.clone())
-                    })
-                }),
-        );
+        // Each text once: sandboxes and descriptions repeat across accounts.
+        let mut texts: HashSet<Arc<str>> = HashSet::new();
+        let mut shared = |text: &str| -> Arc<str> {
+            if let Some(known) = texts.get(text) {
+                return Arc::clone(known);
+            }
+            let new: Arc<str> = text.into();
+            texts.insert(Arc::clone(&new));
+            new
+        };
+        for (index, account) in self.accounts.iter().enumerate() {
+            let name: Arc<str> = account.name.as_str().into();
+            let description = shared(&account.description);
+            for sandbox in &account.sandboxes {
+                desired.push(
+                    DesiredConnection::shared(
+                        &self.platform.org_id,
+                        shared(sandbox),
+                        Arc::clone(&name),
+                        Arc::clone(&description),
+                        account.connection_string.clone(),
+                        account.adopt,
+                        index,
+                    )
+                    .owned_by(self.owner.clone()),
+                );
+            }
+        }
         let order = self.sandboxes();
         // (sandbox, name) is unique (the loader refuses duplicates), so an
         // unstable sort gives the same order without a buffer of half the rows.

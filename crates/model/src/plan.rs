@@ -229,19 +229,19 @@ pub fn plan(
         .collect();
 
     for (index, want) in desired.iter().enumerate() {
-        let Some(names) = by_name.get(want.sandbox.as_str()) else {
+        let Some(names) = by_name.get(&*want.sandbox) else {
             continue;
         };
-        declared.insert((want.sandbox.as_str(), want.name.as_str()));
+        declared.insert((&*want.sandbox, &*want.name));
         let found = names
-            .get(want.name.as_str())
+            .get(&*want.name)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         let (keep, extras) = dedupe(found, options.owner);
         for extra in extras {
             changes.push(dedupe_row(
-                want.sandbox.as_str(),
-                want.name.as_str(),
+                &*want.sandbox,
+                &*want.name,
                 extra,
                 keep[0],
             ));
@@ -382,8 +382,8 @@ pub fn place<'a>(
 /// (already narrowed to this manifest's business).
 pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -> Change {
     let mut change = Change {
-        sandbox: want.sandbox.clone(),
-        name: want.name.clone(),
+        sandbox: want.sandbox.to_string(),
+        name: want.name.to_string(),
         action: Action::Create,
         connection_id: None,
         etag: None,
@@ -429,7 +429,7 @@ pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -
         None if want.adopt => {
             change.action = Action::Update;
             change.fields = vec![Field::Description, Field::Credentials];
-            if description != want.description {
+            if description != &*want.description {
                 change.diff.push(Diff::new(
                     DiffField::Description,
                     live.description.as_deref(),
@@ -450,7 +450,7 @@ pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -
             );
         }
         Some(fingerprint) => {
-            if marked.text != want.description {
+            if marked.text != &*want.description {
                 change.fields.push(Field::Description);
                 change.diff.push(Diff::new(
                     DiffField::Description,

@@ -149,7 +149,7 @@ fn settled_items(planned: &Planned, desired: &[DesiredConnection]) -> Vec<Report
             .get(&failed.sandbox)
             .cloned()
             .unwrap_or_else(|| ItemError::new(ErrorKind::Api, &failed.error));
-        for want in desired.iter().filter(|d| d.sandbox == failed.sandbox) {
+        for want in desired.iter().filter(|d| *d.sandbox == *failed.sandbox) {
             items.push(ReportItem::unplanned(want, Status::Failed, error.clone()));
         }
     }
@@ -434,7 +434,7 @@ async fn find_ours(ctx: &Ctx<'_>, want: &DesiredConnection) -> Result<Option<Str
     Ok(found
         .into_iter()
         .filter(|c| {
-            c.name == want.name
+            c.name == *want.name
                 && !c.is_deleting()
                 && c.description
                     .as_deref()

@@ -292,7 +292,7 @@ fn assert_exactly_once(report: &Report, manifest: &Manifest, orphans: &[(&str, &
     let mut want: BTreeMap<(String, String), usize> = manifest
         .desired()
         .iter()
-        .map(|d| ((d.sandbox.clone(), d.name.clone()), 1))
+        .map(|d| ((d.sandbox.to_string(), d.name.to_string()), 1))
         .collect();
     for (sandbox, name) in orphans {
         want.insert(((*sandbox).to_owned(), (*name).to_owned()), 1);

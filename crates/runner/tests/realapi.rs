@@ -77,7 +77,7 @@ async fn counts(client: &Client) -> BTreeMap<String, usize> {
 }
 
 fn one_each(want: &[DesiredConnection]) -> BTreeMap<String, usize> {
-    want.iter().map(|d| (d.name.clone(), 1)).collect()
+    want.iter().map(|d| (d.name.to_string(), 1)).collect()
 }
 
 #[tokio::test]
@@ -272,7 +272,7 @@ async fn refusals_of_a_connection_in_a_state_get_their_code_and_what_to_do() {
     for (i, state) in ["failed", "delete-finalizing"].iter().enumerate() {
         seed(
             &emu,
-            serde_json::json!({"sandbox": "prod", "name": want[i].name, "description": older[i], "state": state}),
+            serde_json::json!({"sandbox": "prod", "name": &*want[i].name, "description": older[i], "state": state}),
         )
         .await;
     }

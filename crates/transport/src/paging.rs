@@ -57,6 +57,10 @@ impl Inner {
                 "listed a page of connections"
             );
             // Pages read while others write can overlap; keep each id once.
+            // Grown by exactly a page: a doubling vector of 10,000 live
+            // connections would hold room for 16,384 (a third of a large
+            // plan's memory, sandboxes being read at once).
+            items.reserve_exact(page.items.len());
             items.extend(
                 page.items
                     .into_iter()

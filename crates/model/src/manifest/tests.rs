@@ -130,7 +130,7 @@ fn a_good_manifest_loads_with_defaults_applied() {
     let desired: Vec<(String, String, usize)> = m
         .desired()
         .into_iter()
-        .map(|d| (d.sandbox, d.name, d.account_index))
+        .map(|d| (d.sandbox.to_string(), d.name.to_string(), d.account_index))
         .collect();
     assert_eq!(
         desired,

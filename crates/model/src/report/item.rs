@@ -198,8 +198,8 @@ impl ReportItem {
     /// sandbox could not be read, or no plan could be made at all).
     pub fn unplanned(desired: &DesiredConnection, status: Status, error: ItemError) -> Self {
         Self {
-            sandbox: desired.sandbox.clone(),
-            name: desired.name.clone(),
+            sandbox: desired.sandbox.to_string(),
+            name: desired.name.to_string(),
             action: None,
             status,
             connection_id: None,
