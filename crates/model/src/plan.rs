@@ -1,6 +1,7 @@
 //! The plan: a pure function of (desired, live) that says, per connection,
 //! what `apply` would do. See `docs/formats.md` and `docs/operations.md`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use schemars::JsonSchema;
@@ -91,8 +92,9 @@ pub struct Change {
     pub fields: Vec<Field>,
     /// For an update: each change from the live value to the declared one.
     pub diff: Vec<Diff>,
-    /// Why, in words a person can act on.
-    pub reason: String,
+    /// Why, in words a person can act on (most are fixed texts, not
+    /// allocated per row: a plan may hold 100,000 rows).
+    pub reason: Cow<'static, str>,
     /// Index into the desired connections, for declared items.
     pub desired: Option<usize>,
 }
@@ -274,7 +276,7 @@ pub fn plan(
                     etag: Some(c.etag.clone()),
                     fields: Vec::new(),
                     diff: Vec::new(),
-                    reason: reason.to_owned(),
+                    reason: reason.into(),
                     desired: None,
                 });
             }
@@ -363,7 +365,7 @@ fn dedupe_row(sandbox: &str, name: &str, extra: &Connection, kept: &Connection) 
         reason: format!(
             "dedupe: a duplicate atsprov made; the oldest (id {}) is kept",
             kept.id
-        ),
+        ).into(),
         desired: None,
     }
 }
@@ -389,13 +391,13 @@ pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -
         etag: None,
         fields: Vec::new(),
         diff: Vec::new(),
-        reason: "not present in the sandbox".to_owned(),
+        reason: "not present in the sandbox".into(),
         desired: Some(index),
     };
     let live = match found {
         [] => return change,
         [one] if one.is_deleting() => {
-            change.reason = "not present (the connection of that name is being deleted)".to_owned();
+            change.reason = "not present (the connection of that name is being deleted)".into();
             return change;
         }
         [one] => *one,
@@ -408,7 +410,7 @@ pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -
                 many.len(),
                 want.name,
                 ids.join(", ")
-            );
+            ).into();
             return change;
         }
     };
@@ -424,7 +426,7 @@ pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -
                 "a connection named `{}` is managed by another manifest (owner {}); rename the account, or change `owner`",
                 want.name,
                 marked.owner.unwrap_or("(none)")
-            );
+            ).into();
         }
         None if want.adopt => {
             change.action = Action::Update;
@@ -440,14 +442,14 @@ pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -
             change.reason = format!(
                 "adopt: take over the existing connection not managed by atsprov; {}",
                 describe(&change.diff)
-            );
+            ).into();
         }
         None => {
             change.action = Action::Conflict;
             change.reason = format!(
                 "a connection named `{}` exists but is not managed by atsprov; set `adopt = true` on the account to take it over, or rename the account",
                 want.name
-            );
+            ).into();
         }
         Some(fingerprint) => {
             if marked.text != &*want.description {
@@ -466,10 +468,10 @@ pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -
             }
             if change.fields.is_empty() {
                 change.action = Action::NoOp;
-                change.reason = "up to date".to_owned();
+                change.reason = "up to date".into();
             } else {
                 change.action = Action::Update;
-                change.reason = describe(&change.diff);
+                change.reason = describe(&change.diff).into();
             }
         }
     }

@@ -188,7 +188,7 @@ fn details(change: &Change) -> String {
         (Action::Update | Action::Delete | Action::Orphan, Some(id)) => {
             format!("{} (id {id})", change.reason)
         }
-        _ => change.reason.clone(),
+        _ => change.reason.to_string(),
     }
 }
 
@@ -421,7 +421,7 @@ mod tests {
             connection_id: id,
             fields,
             diff: Vec::new(),
-            reason: reason.to_owned(),
+            reason: reason.to_owned().into(),
             desired: None,
         }
     }
@@ -431,7 +431,8 @@ mod tests {
             .iter()
             .map(Diff::describe)
             .collect::<Vec<_>>()
-            .join("; ");
+            .join("; ")
+            .into();
         c.diff = diff;
         c
     }

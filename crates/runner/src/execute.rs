@@ -134,10 +134,10 @@ fn settled_items(planned: &Planned, desired: &[DesiredConnection]) -> Vec<Report
         let item = match change.action {
             Action::NoOp => ReportItem::planned(change, Status::Unchanged),
             Action::Conflict => {
-                ReportItem::skipped(change, ItemError::new(ErrorKind::Conflict, &change.reason))
+                ReportItem::skipped(change, ItemError::new(ErrorKind::Conflict, &*change.reason))
             }
             Action::Orphan => {
-                ReportItem::skipped(change, ItemError::new(ErrorKind::Orphan, &change.reason))
+                ReportItem::skipped(change, ItemError::new(ErrorKind::Orphan, &*change.reason))
             }
             Action::Create | Action::Update | Action::Delete => continue,
         };
