@@ -119,7 +119,7 @@ pub fn list(
                 sandbox: sandbox.clone(),
                 name: c.name.clone(),
                 id: c.id.clone(),
-                state: c.state.clone(),
+                state: c.state.as_deref().map(str::to_owned),
                 managed_by,
                 credentials,
                 duplicate: count.get(c.name.as_str()).copied().unwrap_or(0) > 1,
@@ -253,10 +253,10 @@ mod tests {
             name: name.to_owned(),
             description: description.map(str::to_owned),
             connection_spec: SpecRef {
-                id: ATS_CONNECTION_SPEC_ID.to_owned(),
+                id: ATS_CONNECTION_SPEC_ID.into(),
                 version: None,
             },
-            state: Some("enabled".to_owned()),
+            state: Some("enabled".into()),
             etag: String::new(),
             created_at: None,
             plain: Default::default(),
@@ -276,7 +276,7 @@ mod tests {
         let theirs = want("theirs", "k", Some("b"));
         let legacy = want("legacy", "k", None);
         let mut spec = live("9", "other-spec", None);
-        spec.connection_spec.id = "another".to_owned();
+        spec.connection_spec.id = "another".into();
         let connections = vec![
             live("1", "ok", Some(&ok.marked_description())),
             live("2", "rotated", Some(&rotated_old.marked_description())),

@@ -504,10 +504,10 @@ mod tests {
             name: name.to_owned(),
             description: Some(description.to_owned()),
             connection_spec: SpecRef {
-                id: crate::wire::ATS_CONNECTION_SPEC_ID.to_owned(),
-                version: Some("1.0".to_owned()),
+                id: crate::wire::ATS_CONNECTION_SPEC_ID.into(),
+                version: Some("1.0".into()),
             },
-            state: Some("enabled".to_owned()),
+            state: Some("enabled".into()),
             etag: format!("\"etag-{id}\""),
             created_at: None,
             plain: Default::default(),

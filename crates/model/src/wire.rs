@@ -4,6 +4,7 @@
 //! [`Connection`] has no `auth` field at all: whatever a server returns there
 //! is dropped at parse time and cannot leak through `Debug` or a report.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize, Serializer};
@@ -24,13 +25,48 @@ pub const DEFAULT_TOKEN_URL: &str = "https://ims-na1.adobelogin.com/ims/token/v3
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
 /// A reference to a connection spec.
+///
+/// The ATS spec's id and version, read back on every listed connection,
+/// are not allocated: they borrow the constants (100,000 connections, two
+/// allocations each).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpecRef {
     /// The spec id.
-    pub id: String,
+    #[serde(deserialize_with = "known_text")]
+    pub id: Cow<'static, str>,
     /// The spec version; omitted means the latest.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "known_text_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub version: Option<Cow<'static, str>>,
+}
+
+/// The texts every listed ATS connection repeats.
+const KNOWN_TEXTS: [&str; 5] = [
+    ATS_CONNECTION_SPEC_ID,
+    ATS_CONNECTION_SPEC_VERSION,
+    "enabled",
+    "disabled",
+    STATE_DELETE_FINALIZING,
+];
+
+fn known(text: String) -> Cow<'static, str> {
+    match KNOWN_TEXTS.iter().find(|k| **k == text) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(text),
+    }
+}
+
+fn known_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Cow<'static, str>, D::Error> {
+    String::deserialize(d).map(known)
+}
+
+fn known_text_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Cow<'static, str>>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(known))
 }
 
 /// The body of `POST /connections` for an ATS connection.
@@ -58,8 +94,8 @@ impl NewConnection {
                 params: AuthParams { connection_string },
             },
             connection_spec: SpecRef {
-                id: ATS_CONNECTION_SPEC_ID.to_owned(),
-                version: Some(ATS_CONNECTION_SPEC_VERSION.to_owned()),
+                id: ATS_CONNECTION_SPEC_ID.into(),
+                version: Some(ATS_CONNECTION_SPEC_VERSION.into()),
             },
         }
     }
@@ -110,9 +146,9 @@ pub struct Connection {
     pub description: Option<String>,
     /// The connection spec.
     pub connection_spec: SpecRef,
-    /// `enabled` or `disabled`.
-    #[serde(default)]
-    pub state: Option<String>,
+    /// `enabled` or `disabled` (the usual values are not allocated).
+    #[serde(default, deserialize_with = "known_text_opt")]
+    pub state: Option<Cow<'static, str>>,
     /// The etag, quotes included.
     pub etag: String,
     /// Creation time, epoch milliseconds.
