@@ -213,47 +213,68 @@ pub fn plan(
     sandbox_errors: Vec<SandboxError>,
     options: Options<'_>,
 ) -> Plan {
-    let mut changes = Vec::with_capacity(desired.len());
-    let mut declared: HashSet<(&str, &str)> = HashSet::with_capacity(desired.len());
-    let by_name: BTreeMap<&str, HashMap<&str, Vec<&Connection>>> = live
-        .iter()
-        .map(|(sandbox, connections)| {
-            let mut names: HashMap<&str, Vec<&Connection>> = HashMap::new();
-            for c in connections
-                .iter()
-                .filter(|c| is_our_business(c, options.owner))
-                .filter(|c| crate::target::in_scope(options.targets, &c.name))
-            {
-                names.entry(c.name.as_str()).or_default().push(c);
-            }
-            (sandbox.as_str(), names)
-        })
-        .collect();
+    let mut planner = Planner::new(desired, options);
+    for (sandbox, connections) in live {
+        planner.sandbox(sandbox, connections);
+    }
+    planner.finish(sandbox_errors)
+}
 
-    for (index, want) in desired.iter().enumerate() {
-        let Some(names) = by_name.get(&*want.sandbox) else {
-            continue;
-        };
-        declared.insert((&*want.sandbox, &*want.name));
-        let found = names
-            .get(&*want.name)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let (keep, extras) = dedupe(found, options.owner);
-        for extra in extras {
-            changes.push(dedupe_row(
-                &*want.sandbox,
-                &*want.name,
-                extra,
-                keep[0],
-            ));
+/// [`plan`], fed one sandbox at a time, so that only one sandbox's live
+/// connections need be held (100,000 of them are about 50 MB). Sandboxes
+/// must come in ascending order of name (as from a `BTreeMap`), each once;
+/// the result is the same as [`plan`] over all of them.
+pub struct Planner<'a> {
+    desired: &'a [DesiredConnection],
+    options: Options<'a>,
+    /// Indices into `desired`, by sandbox.
+    by_sandbox: HashMap<&'a str, Vec<usize>>,
+    changes: Vec<Change>,
+    live: basis::LiveDigest,
+}
+
+impl<'a> Planner<'a> {
+    /// A plan of `desired` with `options`, no sandbox read yet.
+    pub fn new(desired: &'a [DesiredConnection], options: Options<'a>) -> Self {
+        let mut by_sandbox: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (index, want) in desired.iter().enumerate() {
+            by_sandbox.entry(&*want.sandbox).or_default().push(index);
         }
-        changes.push(diff_one(index, want, &keep));
+        Self {
+            desired,
+            options,
+            by_sandbox,
+            changes: Vec::with_capacity(desired.len()),
+            live: basis::LiveDigest::new(),
+        }
     }
 
-    for (sandbox, names) in &by_name {
-        for (name, found) in names {
-            if declared.contains(&(*sandbox, *name)) {
+    /// Plans `sandbox` from its live connections (every ATS connection listed there).
+    pub fn sandbox(&mut self, sandbox: &str, connections: &[Connection]) {
+        let options = self.options;
+        self.live.sandbox(sandbox, connections);
+        let mut names: HashMap<&str, Vec<&Connection>> = HashMap::new();
+        for c in connections
+            .iter()
+            .filter(|c| is_our_business(c, options.owner))
+            .filter(|c| crate::target::in_scope(options.targets, &c.name))
+        {
+            names.entry(c.name.as_str()).or_default().push(c);
+        }
+        let mut declared: HashSet<&str> = HashSet::new();
+        for &index in self.by_sandbox.get(sandbox).map(Vec::as_slice).unwrap_or(&[]) {
+            let want = &self.desired[index];
+            declared.insert(&*want.name);
+            let found = names.get(&*want.name).map(Vec::as_slice).unwrap_or(&[]);
+            let (keep, extras) = dedupe(found, options.owner);
+            for extra in extras {
+                self.changes
+                    .push(dedupe_row(sandbox, &want.name, extra, keep[0]));
+            }
+            self.changes.push(diff_one(index, want, &keep));
+        }
+        for (name, found) in &names {
+            if declared.contains(name) {
                 continue;
             }
             for c in found {
@@ -268,8 +289,8 @@ pub fn plan(
                         "managed by atsprov and no longer declared; `--prune` deletes it",
                     )
                 };
-                changes.push(Change {
-                    sandbox: (*sandbox).to_owned(),
+                self.changes.push(Change {
+                    sandbox: sandbox.to_owned(),
                     name: (*name).to_owned(),
                     action,
                     connection_id: Some(c.id.clone()),
@@ -283,25 +304,29 @@ pub fn plan(
         }
     }
 
-    let order = options.sandboxes;
-    changes.sort_by(|a, b| {
-        place(order, &a.sandbox, &a.name, &a.connection_id).cmp(&place(
-            order,
-            &b.sandbox,
-            &b.name,
-            &b.connection_id,
-        ))
-    });
-    let mut errors = sandbox_errors;
-    errors.sort_by(|a, b| {
-        (rank(order, &a.sandbox), &a.sandbox).cmp(&(rank(order, &b.sandbox), &b.sandbox))
-    });
-    Plan {
-        basis: Basis::of(desired, live, &options),
-        sandboxes: order.to_vec(),
-        prune: options.prune,
-        changes,
-        errors,
+    /// The plan; `sandbox_errors` names the sandboxes that could not be read.
+    pub fn finish(self, sandbox_errors: Vec<SandboxError>) -> Plan {
+        let order = self.options.sandboxes;
+        let mut changes = self.changes;
+        changes.sort_by(|a, b| {
+            place(order, &a.sandbox, &a.name, &a.connection_id).cmp(&place(
+                order,
+                &b.sandbox,
+                &b.name,
+                &b.connection_id,
+            ))
+        });
+        let mut errors = sandbox_errors;
+        errors.sort_by(|a, b| {
+            (rank(order, &a.sandbox), &a.sandbox).cmp(&(rank(order, &b.sandbox), &b.sandbox))
+        });
+        Plan {
+            basis: Basis::finish(self.desired, &self.options, self.live),
+            sandboxes: order.to_vec(),
+            prune: self.options.prune,
+            changes,
+            errors,
+        }
     }
 }
 

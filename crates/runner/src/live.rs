@@ -1,14 +1,21 @@
 //! Reads the live ATS connections of every sandbox, sandboxes in parallel,
-//! and makes the plan from them.
+//! and makes the plan from them (a few sandboxes at a time, each planned
+//! as soon as it is read, so a plan holds only a few sandboxes' listings).
 
 use std::collections::BTreeMap;
 
 use atsprov_model::DesiredConnection;
-use atsprov_model::plan::{Options, SandboxError, plan};
+use atsprov_model::plan::{Options, Planner, SandboxError};
 use atsprov_model::report::ItemError;
 use atsprov_model::wire::Connection;
 use atsprov_transport::Client;
+use futures::StreamExt as _;
 use futures::future::join_all;
+
+/// How many sandboxes `make_plan` lists at once: enough to overlap one
+/// sandbox's pages with another's, few enough that only that many
+/// listings are held (10,000 connections are about 5 MB).
+const SANDBOXES_AT_ONCE: usize = 3;
 
 use crate::Planned;
 use crate::error::from_transport;
@@ -61,9 +68,28 @@ pub async fn make_plan(
         .authenticate()
         .await
         .map_err(|err| from_transport(&err).context("could not authenticate"))?;
-    let live = read_live(client, options.sandboxes).await;
-    let errors = live
-        .unreadable
+    // Ascending order of name: the order the planner takes them in.
+    let mut sandboxes: Vec<&String> = options.sandboxes.iter().collect();
+    sandboxes.sort_unstable();
+    sandboxes.dedup();
+    let mut listings = futures::stream::iter(sandboxes)
+        .map(|sandbox| async move { (sandbox, client.list_connections(sandbox).await) })
+        .buffered(SANDBOXES_AT_ONCE);
+    let mut planner = Planner::new(desired, options);
+    let mut unreadable = BTreeMap::new();
+    while let Some((sandbox, listed)) = listings.next().await {
+        match listed {
+            Ok(connections) => {
+                tracing::debug!(sandbox = %sandbox, count = connections.len(), "listed live connections");
+                planner.sandbox(sandbox, &connections);
+            }
+            Err(err) => {
+                let error = from_transport(&err).context("could not list connections");
+                unreadable.insert(sandbox.clone(), error);
+            }
+        }
+    }
+    let errors = unreadable
         .iter()
         .map(|(sandbox, error)| SandboxError {
             sandbox: sandbox.clone(),
@@ -71,7 +97,7 @@ pub async fn make_plan(
         })
         .collect();
     Ok(Planned {
-        plan: plan(desired, &live.connections, errors, options),
-        unreadable: live.unreadable,
+        plan: planner.finish(errors),
+        unreadable,
     })
 }

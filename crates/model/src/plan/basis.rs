@@ -1,8 +1,6 @@
 //! The basis of a plan: digests of what it was made from, so that a saved
 //! plan can tell later whether the manifest or the live connections changed.
 
-use std::collections::BTreeMap;
-
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -23,10 +21,11 @@ pub struct Basis {
 }
 
 impl Basis {
-    pub(super) fn of(
+    /// The basis of a plan of `desired` whose live sandboxes went through `live`.
+    pub(super) fn finish(
         desired: &[DesiredConnection],
-        live: &BTreeMap<String, Vec<Connection>>,
         options: &Options<'_>,
+        live: LiveDigest,
     ) -> Self {
         let mut m = Digest::new("atsprov.plan.manifest/v1");
         m.field(if options.prune { "prune" } else { "keep" });
@@ -43,24 +42,37 @@ impl Basis {
             m.field(if d.adopt { "adopt" } else { "" });
             m.field(d.owner.as_deref().unwrap_or(""));
         }
-        let mut l = Digest::new("atsprov.plan.live/v1");
-        for (sandbox, connections) in live {
-            let mut seen: Vec<&Connection> = connections.iter().collect();
-            seen.sort_by(|a, b| (&a.id, &a.etag).cmp(&(&b.id, &b.etag)));
-            l.field(sandbox);
-            l.field(&seen.len().to_string());
-            for c in seen {
-                l.field(&c.id);
-                l.field(&c.etag);
-                l.field(&c.name);
-                l.field(c.description.as_deref().unwrap_or("\0none"));
-                l.field(c.state.as_deref().unwrap_or(""));
-                l.field(&c.connection_spec.id);
-            }
-        }
         Self {
             manifest: m.finish(),
-            live: l.finish(),
+            live: live.0.finish(),
+        }
+    }
+}
+
+/// The live half of a basis, fed one sandbox at a time in ascending order
+/// of sandbox name (the order of a `BTreeMap` of them), so that a plan
+/// need not hold every sandbox's listing at once.
+pub(super) struct LiveDigest(Digest);
+
+impl LiveDigest {
+    pub(super) fn new() -> Self {
+        Self(Digest::new("atsprov.plan.live/v1"))
+    }
+
+    /// Every live connection of `sandbox`: sandbox, id, etag, name, state, spec.
+    pub(super) fn sandbox(&mut self, sandbox: &str, connections: &[Connection]) {
+        let l = &mut self.0;
+        let mut seen: Vec<&Connection> = connections.iter().collect();
+        seen.sort_by(|a, b| (&a.id, &a.etag).cmp(&(&b.id, &b.etag)));
+        l.field(sandbox);
+        l.field(&seen.len().to_string());
+        for c in seen {
+            l.field(&c.id);
+            l.field(&c.etag);
+            l.field(&c.name);
+            l.field(c.description.as_deref().unwrap_or("\0none"));
+            l.field(c.state.as_deref().unwrap_or(""));
+            l.field(&c.connection_spec.id);
         }
     }
 }
