@@ -82,22 +82,23 @@ impl Observer for Screen<'_> {
     /// A line per write done, above the progress bar on a terminal, else a
     /// log line; with `-q` only the failures.
     fn item_done(&self, item: &ReportItem) {
-        let line = change_line(item);
         let failed = item.status == Status::Failed;
         let hint = item.error.as_ref().and_then(|e| e.hint.as_deref());
         if self.progress == ProgressMode::Bar {
-            let mut text = format!("{line}\n");
+            let mut text = format!("{}\n", change_line(item));
             if let (true, Some(hint)) = (failed, hint) {
                 text.push_str(&format!("         hint: {}\n", terminal(hint)));
             }
             crate::output::above_progress(&text);
         } else if failed {
-            tracing::error!("{line}");
+            tracing::error!("{}", change_line(item));
             if let Some(hint) = hint {
                 tracing::error!("hint: {}", terminal(hint));
             }
         } else {
-            tracing::info!("{line}");
+            // Formatted only when the level is on (not with `-q`): tracing
+            // evaluates the arguments after its level check.
+            tracing::info!("{}", change_line(item));
         }
     }
 
