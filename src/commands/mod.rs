@@ -103,7 +103,9 @@ pub(crate) fn load_scope(
     let desired = manifest
         .desired()
         .into_iter()
-        .filter(|d| sandboxes.iter().any(|s| **s == *d.sandbox) && target::in_scope(targets, &d.name))
+        .filter(|d| {
+            sandboxes.iter().any(|s| **s == *d.sandbox) && target::in_scope(targets, &d.name)
+        })
         .collect();
     Ok(Target {
         manifest,

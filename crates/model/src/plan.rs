@@ -262,7 +262,12 @@ impl<'a> Planner<'a> {
             names.entry(c.name.as_str()).or_default().push(c);
         }
         let mut declared: HashSet<&str> = HashSet::new();
-        for &index in self.by_sandbox.get(sandbox).map(Vec::as_slice).unwrap_or(&[]) {
+        for &index in self
+            .by_sandbox
+            .get(sandbox)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
             let want = &self.desired[index];
             declared.insert(&*want.name);
             let found = names.get(&*want.name).map(Vec::as_slice).unwrap_or(&[]);
@@ -390,7 +395,8 @@ fn dedupe_row(sandbox: &str, name: &str, extra: &Connection, kept: &Connection) 
         reason: format!(
             "dedupe: a duplicate atsprov made; the oldest (id {}) is kept",
             kept.id
-        ).into(),
+        )
+        .into(),
         desired: None,
     }
 }
@@ -467,7 +473,8 @@ pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -
             change.reason = format!(
                 "adopt: take over the existing connection not managed by atsprov; {}",
                 describe(&change.diff)
-            ).into();
+            )
+            .into();
         }
         None => {
             change.action = Action::Conflict;
