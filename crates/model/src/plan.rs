@@ -146,6 +146,8 @@ pub struct Plan {
     pub sandboxes: Vec<String>,
     /// Whether the plan was made with `--prune`.
     pub prune: bool,
+    /// The `--target` patterns it was made with (empty: every account).
+    pub targets: Vec<String>,
     /// Every row, declared items and orphans alike.
     pub changes: Vec<Change>,
     /// Sandboxes that could not be read; their declared items are not in `changes`.
@@ -298,6 +300,7 @@ pub fn plan(
         basis: Basis::of(desired, live, &options),
         sandboxes: order.to_vec(),
         prune: options.prune,
+        targets: options.targets.to_vec(),
         changes,
         errors,
     }
