@@ -100,8 +100,20 @@ pub(crate) fn load_saved_plan(path: &Path, target: &mut TargetArgs) -> Result<Sa
             )));
         }
     }
+    if !target.targets.is_empty() && target.targets != saved.targets {
+        return Err(Failure::Usage(anyhow!(
+            "`--target`: the saved plan `{}` was made with {}; give the same targets, or none",
+            path.display(),
+            if saved.targets.is_empty() {
+                "no target (every account)".to_owned()
+            } else {
+                saved.targets.join(", ")
+            }
+        )));
+    }
     target.prune = saved.prune;
     target.sandboxes = saved.sandboxes.clone();
+    target.targets = saved.targets.clone();
     Ok(saved)
 }
 

@@ -516,6 +516,49 @@ fn a_saved_plan_is_carried_out_only_while_nothing_changed() {
     );
 }
 
+#[test]
+fn a_saved_plan_keeps_its_targets() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = manifest_as(
+        d,
+        &emu,
+        "m.toml",
+        None,
+        &["prod"],
+        &accts(&["aaa", "bbb", "abc"]),
+    );
+    let m = m.to_str().unwrap();
+    let out = run(&mut cmd(
+        d,
+        &[
+            "plan", m, "--target", "a*", "--format", "json", "--out", "p.json",
+        ],
+        &[],
+    ));
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let saved = crate::apply::read_json(&d.join("p.json"));
+    assert_eq!(saved["options"]["targets"], serde_json::json!(["a*"]));
+
+    // Another target set than the reviewed one is a usage error; nothing is sent.
+    let out = run(&mut cmd(
+        d,
+        &["apply", m, "--plan", "p.json", "--target", "b*"],
+        &[],
+    ));
+    assert_eq!(out.code, 64, "{}", out.transcript());
+    assert!(out.stderr.contains("`--target`"), "{}", out.transcript());
+    assert_eq!(writes(&emu), 0);
+
+    // Without `--target`, the saved one applies: exactly `aaa` and `abc`.
+    let out = run(&mut cmd(d, &["apply", m, "--plan", "p.json"], &[]));
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert_eq!(writes(&emu), 2);
+    let live = live_names(&emu, &["prod"]);
+    assert_eq!(live["prod"].keys().collect::<Vec<_>>(), ["aaa", "abc"]);
+}
+
 /// The question `apply` asks at a terminal.
 const QUESTION: &str = "Apply these changes? Type yes to continue:";
 

@@ -148,6 +148,8 @@ pub struct Plan {
     pub sandboxes: Vec<String>,
     /// Whether the plan was made with `--prune`.
     pub prune: bool,
+    /// The `--target` patterns it was made with (empty: every account).
+    pub targets: Vec<String>,
     /// Every row, declared items and orphans alike.
     pub changes: Vec<Change>,
     /// Sandboxes that could not be read; their declared items are not in `changes`.
@@ -329,6 +331,7 @@ impl<'a> Planner<'a> {
             basis: Basis::finish(self.desired, &self.options, self.live),
             sandboxes: order.to_vec(),
             prune: self.options.prune,
+            targets: self.options.targets.to_vec(),
             changes,
             errors,
         }

@@ -45,6 +45,8 @@ struct OptionsJson<'a> {
     /// The sandboxes planned, in the manifest's order (all the manifest
     /// declares, or those chosen with `--sandbox`).
     sandboxes: &'a [String],
+    /// The `--target` patterns (empty: every account).
+    targets: &'a [String],
 }
 
 /// What `apply --plan FILE` needs of a saved JSON plan.
@@ -56,6 +58,8 @@ pub struct SavedPlan {
     pub prune: bool,
     /// The sandboxes planned.
     pub sandboxes: Vec<String>,
+    /// The `--target` patterns it was made with.
+    pub targets: Vec<String>,
 }
 
 /// Reads a plan saved by `plan --format json --out FILE`: the schema tag,
@@ -71,6 +75,8 @@ pub fn read_saved_plan(text: &str) -> Result<SavedPlan, String> {
     struct Options {
         prune: bool,
         sandboxes: Vec<String>,
+        #[serde(default)]
+        targets: Vec<String>,
     }
     let doc: Doc = serde_json::from_str(text)
         .map_err(|err| format!("not a JSON plan ({err}); save one with `atsprov plan MANIFEST --format json --out FILE`"))?;
@@ -86,6 +92,7 @@ pub fn read_saved_plan(text: &str) -> Result<SavedPlan, String> {
             basis,
             prune: options.prune,
             sandboxes: options.sandboxes,
+            targets: options.targets,
         }),
         _ => Err(
             "the plan has no `basis` or `options` (made by an older atsprov?); plan again"
@@ -121,6 +128,7 @@ pub fn plan_json(plan: &Plan) -> String {
         options: OptionsJson {
             prune: plan.prune,
             sandboxes: &plan.sandboxes,
+            targets: &plan.targets,
         },
         summary: plan.summary(),
         changes: plan
@@ -456,6 +464,7 @@ mod tests {
             },
             sandboxes: vec!["prod".to_owned(), "stage".to_owned(), "dev".to_owned()],
             prune: false,
+            targets: Vec::new(),
             changes: vec![
                 change(
                     "dev",
@@ -564,6 +573,7 @@ mod tests {
                 basis: Basis::default(),
                 sandboxes: vec!["dev".to_owned()],
                 prune: false,
+                targets: Vec::new(),
                 changes: vec![
                     change("dev", "same", Action::NoOp, vec![], "up to date"),
                     change("dev", "x", action, vec![], "why"),
@@ -583,6 +593,7 @@ mod tests {
             basis: Basis::default(),
             sandboxes: vec!["dev".to_owned()],
             prune: false,
+            targets: Vec::new(),
             changes: vec![change("dev", "same", Action::NoOp, vec![], "up to date")],
             errors: vec![],
         };

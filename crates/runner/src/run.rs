@@ -275,7 +275,7 @@ impl ApplyRun<'_> {
         };
         if let Some(lowest) = outcome.lowest_concurrency {
             tracing::info!(
-                "the API pushed back (429/503): concurrency went down to {lowest} at the lowest"
+                "the API pushed back (429, 5xx): concurrency went down to {lowest} at the lowest"
             );
         }
         result.lowest_concurrency = outcome.lowest_concurrency;

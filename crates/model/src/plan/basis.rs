@@ -34,6 +34,10 @@ impl Basis {
         for sandbox in options.sandboxes {
             m.field(sandbox);
         }
+        m.field(&options.targets.len().to_string());
+        for target in options.targets {
+            m.field(target);
+        }
         for d in desired {
             m.field(&d.sandbox);
             m.field(&d.name);

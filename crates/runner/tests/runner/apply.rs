@@ -8,65 +8,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use atsprov_emulator::{Config, RunningEmulator};
-use atsprov_model::manifest::{self, Auth, Manifest, Overrides};
-use atsprov_model::plan::{Action, Options};
+use atsprov_model::Secret;
+use atsprov_model::manifest::{self, Manifest, Overrides};
+use atsprov_model::plan::Action;
 use atsprov_model::report::{ErrorKind, Report, ReportItem, Status};
 use atsprov_model::wire::PatchOp;
-use atsprov_model::{DesiredConnection, Secret};
 use atsprov_runner::{
-    ApplyOptions, ApplyResult, ApplyRun, Interrupt, Observer, Planned, ProgressMode, Unobserved,
-    apply, make_plan,
+    ApplyOptions, ApplyResult, ApplyRun, Interrupt, Observer, ProgressMode, Unobserved, apply,
 };
-use atsprov_transport::{Client, ClientConfig};
+use atsprov_transport::Client;
 use tokio::sync::watch;
 
-const ORG: &str = "RUNNER0123456789ABCDEF01@AdobeOrg";
+use crate::common::{ORG, client, desired, plan_for};
+
 const KEY: &str = "a2V5LW9uZS0wMTIzNDU2Nzg5LW1hdGVyaWFs";
 const OTHER_KEY: &str = "a2V5LXR3by0wMTIzNDU2Nzg5LW1hdGVyaWFs";
-
-fn client(emu: &RunningEmulator, api_key: &str) -> Client {
-    let config = ClientConfig::new(
-        emu.flow_url().parse().unwrap(),
-        ORG,
-        api_key,
-        Auth::ClientCredentials {
-            token_url: emu.token_url().parse().unwrap(),
-            client_secret: Secret::new("runner-test-secret"),
-            scopes: vec!["openid".into()],
-        },
-    );
-    Client::new(config).unwrap()
-}
-
-fn desired(names: &[&str], key: &str) -> Vec<DesiredConnection> {
-    names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let cs = format!("DefaultEndpointsProtocol=https;AccountName=acct{i};AccountKey={key}");
-            DesiredConnection::new(
-                ORG,
-                "prod",
-                name,
-                "Runner tables",
-                Secret::new(cs),
-                false,
-                i,
-            )
-        })
-        .collect()
-}
-
-async fn plan_for(client: &Client, want: &[DesiredConnection]) -> Planned {
-    let sandboxes = ["prod".to_owned()];
-    let options = Options {
-        sandboxes: &sandboxes,
-        ..Options::default()
-    };
-    let planned = make_plan(client, want, options).await.unwrap();
-    assert!(planned.plan.errors.is_empty(), "{:?}", planned.plan.errors);
-    planned
-}
 
 fn options() -> ApplyOptions {
     ApplyOptions {

@@ -10,53 +10,18 @@ use atsprov_model::manifest::Auth;
 use atsprov_model::plan::{Action, Options};
 use atsprov_model::report::{ErrorKind, Status};
 use atsprov_model::{DesiredConnection, Secret};
-use atsprov_runner::{
-    ApplyOptions, Interrupt, Planned, ProgressMode, Unobserved, apply, make_plan,
-};
+use atsprov_runner::{ApplyOptions, Interrupt, Planned, ProgressMode, Unobserved, apply};
 use atsprov_transport::{Client, ClientConfig};
 
-const ORG: &str = "REALAPI0123456789ABCDEF0@AdobeOrg";
+use crate::common::{self, ORG, plan_for};
 
 fn client(emu: &RunningEmulator) -> Client {
-    let config = ClientConfig::new(
-        emu.flow_url().parse().unwrap(),
-        ORG,
-        "atsprov-realapi",
-        Auth::ClientCredentials {
-            token_url: emu.token_url().parse().unwrap(),
-            client_secret: Secret::new("realapi-test-secret"),
-            scopes: vec!["openid".into()],
-        },
-    );
-    Client::new(config).unwrap()
+    common::client(emu, "atsprov-realapi")
 }
 
 fn desired(n: usize) -> Vec<DesiredConnection> {
-    (0..n)
-        .map(|i| {
-            let cs = format!("DefaultEndpointsProtocol=https;AccountName=acct{i};AccountKey=a2V5");
-            DesiredConnection::new(
-                ORG,
-                "prod",
-                &format!("conn-{i:03}"),
-                "Real API tables",
-                Secret::new(cs),
-                false,
-                i,
-            )
-        })
-        .collect()
-}
-
-async fn plan_for(client: &Client, want: &[DesiredConnection]) -> Planned {
-    let sandboxes = ["prod".to_owned()];
-    let options = Options {
-        sandboxes: &sandboxes,
-        ..Options::default()
-    };
-    let planned = make_plan(client, want, options).await.unwrap();
-    assert!(planned.plan.errors.is_empty(), "{:?}", planned.plan.errors);
-    planned
+    let names: Vec<String> = (0..n).map(|i| format!("conn-{i:03}")).collect();
+    common::desired(&names, "a2V5")
 }
 
 fn options(concurrency: usize, patience_ms: u64) -> ApplyOptions {
