@@ -274,17 +274,23 @@ fn demo() -> Result<()> {
     let report_md = report_md.to_str().unwrap_or("report.md");
     let code = run("plan (what would change)", &["plan", m])?;
     expect("plan failed", code, 0)?;
-    let code = run(
+    let apply = |title: &str, manifest: &str| {
+        run(
+            title,
+            &[
+                "apply",
+                manifest,
+                "--auto-approve",
+                "--report",
+                report_json,
+                "--report",
+                report_md,
+            ],
+        )
+    };
+    let code = apply(
         "apply (the plan, then a line per write above the progress bar; scripted, so no question at a terminal)",
-        &[
-            "apply",
-            m,
-            "--auto-approve",
-            "--report",
-            report_json,
-            "--report",
-            report_md,
-        ],
+        m,
     )?;
     expect("apply failed", code, 0)?;
     let code = run(
@@ -301,18 +307,7 @@ fn demo() -> Result<()> {
         &["plan", r, "--detailed-exitcode"],
     )?;
     expect("the plan after the rotation shows no change", code, 2)?;
-    let code = run(
-        "apply (updated lines for sales-eu in each sandbox)",
-        &[
-            "apply",
-            r,
-            "--auto-approve",
-            "--report",
-            report_json,
-            "--report",
-            report_md,
-        ],
-    )?;
+    let code = apply("apply (updated lines for sales-eu in each sandbox)", r)?;
     expect("apply of the rotation failed", code, 0)?;
     let code = run(
         "plan a last time (no changes)",

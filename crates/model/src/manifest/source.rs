@@ -324,6 +324,21 @@ impl Convert {
         span.and_then(|s| u32::try_from(s.start + self.offset).ok())
     }
 
+    /// The path of element `i` of the array at `path`, its position recorded.
+    fn element(&mut self, path: &str, i: usize, span: Option<Range<usize>>) -> String {
+        let child = format!("{path}[{i}]");
+        let start = self.start(span);
+        self.spans.insert(
+            child.as_str().into(),
+            Spans {
+                key: start,
+                value: start,
+                datetime: false,
+            },
+        );
+        child
+    }
+
     /// Whether a table or array at `depth` may be entered; records the first that may not.
     fn enter(&mut self, depth: usize, span: Option<Range<usize>>) -> bool {
         if depth <= MAX_NESTING {
@@ -376,16 +391,7 @@ impl Convert {
                 }
                 let mut values = Vec::with_capacity(array.len());
                 for (i, table) in array.iter().enumerate() {
-                    let child = format!("{path}[{i}]");
-                    let start = self.start(table.span());
-                    self.spans.insert(
-                        child.as_str().into(),
-                        Spans {
-                            key: start,
-                            value: start,
-                            datetime: false,
-                        },
-                    );
+                    let child = self.element(path, i, table.span());
                     values.push(Value::from(self.table(table, &child, depth + 1)));
                 }
                 Some(Value::from(values))
@@ -410,16 +416,7 @@ impl Convert {
                 }
                 let mut values = Vec::with_capacity(array.len());
                 for (i, element) in array.iter().enumerate() {
-                    let child = format!("{path}[{i}]");
-                    let start = self.start(element.span());
-                    self.spans.insert(
-                        child.as_str().into(),
-                        Spans {
-                            key: start,
-                            value: start,
-                            datetime: false,
-                        },
-                    );
+                    let child = self.element(path, i, element.span());
                     values.push(self.value(element, &child, depth + 1));
                 }
                 Value::from(values)
