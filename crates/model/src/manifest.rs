@@ -8,6 +8,7 @@
 
 mod bounded;
 mod check;
+mod layers;
 mod pieces;
 mod source;
 
