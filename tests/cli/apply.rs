@@ -48,7 +48,7 @@ pub(crate) fn live_names(
         .collect()
 }
 
-fn writes(emu: &Emulator) -> u64 {
+pub(crate) fn writes(emu: &Emulator) -> u64 {
     emu.stats()["writes"]
         .as_u64()
         .expect("stats has a `writes` count")

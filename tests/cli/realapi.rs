@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::apply::{cmd, live_names, read_json};
 use crate::common::run;
-use crate::emu::{self, Acct, Emulator, ORG};
+use crate::emu::{self, Acct, Emulator};
 
 /// The default scopes of a manifest (the AEP Server-to-Server set).
 const S2S: &str =
@@ -19,19 +19,6 @@ const S2S: &str =
 
 fn accounts(n: usize) -> Vec<Acct> {
     (0..n).map(|i| Acct::new(&format!("acct-{i:03}"))).collect()
-}
-
-/// Stores a connection as the AEP UI or another tool would have made it.
-fn seed(emu: &Emulator, body: &Value) -> String {
-    let (status, text) = emu.http(
-        "POST",
-        "/_emulator/connections",
-        &[("x-gw-ims-org-id", ORG)],
-        Some(&body.to_string()),
-    );
-    assert_eq!(status, 201, "seed: {text}");
-    let v: Value = serde_json::from_str(&text).unwrap();
-    v["id"].as_str().unwrap().to_owned()
 }
 
 /// (duplicates, missing) of the declared names, over every sandbox.
@@ -166,10 +153,7 @@ fn a_duplicate_atsprov_made_is_removed_as_a_dedupe_row_keeping_the_oldest() {
     let first = emu.list("dev").remove(0);
     // The same connection made a second time (a lost answer, a create
     // retried by hand): same name, same marker and fingerprint, newer.
-    seed(
-        &emu,
-        &json!({"sandbox": "dev", "name": "acct-000", "description": first["description"]}),
-    );
+    emu.seed(&json!({"sandbox": "dev", "name": "acct-000", "description": first["description"]}));
     assert_eq!(emu.list("dev").len(), 2);
 
     let plan = run(&mut cmd(dir.path(), &["plan", m], &[]));
@@ -193,10 +177,8 @@ fn a_delete_finalizing_connection_is_left_alone_and_its_name_created_anew() {
     let emu = Emulator::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let accts = accounts(1);
-    let going = seed(
-        &emu,
-        &json!({"sandbox": "dev", "name": "acct-000", "state": "delete-finalizing"}),
-    );
+    let going =
+        emu.seed(&json!({"sandbox": "dev", "name": "acct-000", "state": "delete-finalizing"}));
     let manifest = emu::write_manifest(dir.path(), &emu, &["dev"], &accts, 4);
     let m = manifest.to_str().unwrap();
     let out = run(&mut cmd(
@@ -226,10 +208,7 @@ fn a_delete_refused_because_in_use_is_reported_with_its_hint_and_not_retried() {
     // A connection atsprov made (its marker) that dataflows now use.
     let ours = emu.list("dev");
     let marked = ours[0]["description"].as_str().unwrap();
-    seed(
-        &emu,
-        &json!({"sandbox": "dev", "name": "retired", "description": marked, "in_use": true}),
-    );
+    emu.seed(&json!({"sandbox": "dev", "name": "retired", "description": marked, "in_use": true}));
     let out = run(&mut cmd(
         dir.path(),
         &["apply", m, "--prune", "--report", "r.json"],
@@ -303,7 +282,7 @@ fn with_patch_not_enabled_an_update_fails_clearly_and_the_run_goes_on() {
 fn adopt_takes_over_a_connection_made_in_the_ui_without_a_description() {
     let emu = Emulator::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let id = seed(&emu, &json!({"sandbox": "dev", "name": "acct-000"}));
+    let id = emu.seed(&json!({"sandbox": "dev", "name": "acct-000"}));
     assert!(emu.list("dev")[0].get("description").is_none());
     let mut accts = accounts(1);
     accts[0].adopt = true;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::apply::{cmd, live_names};
+use crate::apply::{cmd, live_names, writes};
 use crate::common::run;
 use crate::emu::{self, Acct, Emulator};
 
@@ -121,10 +121,6 @@ fn two_owners_share_a_sandbox_without_touching_each_other() {
     // A manifest without an owner owns none of them.
     let legacy = manifest_as(d, &emu, "legacy.toml", None, &["prod"], &accts(&["www"]));
     assert_eq!(rows(&plan_json(d, &legacy, &["--prune"])), ["www create"]);
-}
-
-fn writes(emu: &Emulator) -> u64 {
-    emu.stats()["writes"].as_u64().unwrap()
 }
 
 fn names(prefix: &str, n: usize) -> Vec<Acct> {
