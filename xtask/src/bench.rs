@@ -101,7 +101,7 @@ fn atsprov(
     let mut cmd = Command::new(bin);
     cmd.args(args).arg(manifest);
     bench_env(&mut cmd, emulator);
-    measure(&mut cmd)
+    measure(&cmd)
 }
 
 /// `apply --report` measured, with the report's created and failed counts.

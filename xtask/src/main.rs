@@ -23,6 +23,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
         Some("schemas") => docs::write(docs::Set::Schemas),
         Some("man") => docs::write(docs::Set::Man),
+        Some("measure-child") => proc::measure_child(&args[1..]),
         Some("check-generated") => docs::check(&[docs::Set::Schemas, docs::Set::Man]),
         _ => bail!(
             "usage: cargo xtask <task>\n\n  ci               fmt check, generated docs up to date, clippy (warnings denied), every test, cargo doc (warnings denied)\n  schemas          write docs/schemas/*.schema.json from `atsprov schema`\n  man              write docs/man/*.1 from the CLI definitions\n  check-generated  fail when docs/schemas or docs/man differ from what the binary generates\n  demo             the emulator; plan, apply, plan; then a key rotation: plan (a diff), apply, plan\n  bench            release-build measurements; `bench NAME` runs one of validate, plan, apply, scaling, emulator\n  fuzz             seeded mutation runs over the manifest loader and the emulator; `fuzz N` runs N cases each (default {DEFAULT_FUZZ_CASES})"

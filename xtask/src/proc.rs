@@ -97,8 +97,9 @@ pub(crate) struct Measured {
 }
 
 impl Measured {
+    /// Peak RSS in MB (10^6 bytes), the unit the goals are written in.
     pub(crate) fn max_rss_mb(&self) -> f64 {
-        self.max_rss_kb as f64 / 1024.0
+        self.max_rss_bytes() as f64 / 1e6
     }
 
     pub(crate) fn max_rss_bytes(&self) -> u64 {
@@ -106,12 +107,64 @@ impl Measured {
     }
 }
 
-/// Runs a command to the end and reads its own resource usage with wait4(2).
-pub(crate) fn measure(cmd: &mut Command) -> Result<Measured> {
+/// Runs `cmd` to the end under a fresh `xtask measure-child` process and
+/// returns what `cmd` alone used.
+///
+/// Why the extra process: a child started with `posix_spawn` (what std uses)
+/// shares its parent's memory until it execs, and Linux then counts the
+/// parent's peak RSS into the child's `ru_maxrss`. Measured straight from
+/// here, every figure would be at least this xtask's own peak (tens of MB
+/// after reading a large report). The helper is a new small process, so the
+/// figure is `max(helper, cmd)`, which is `cmd`'s own.
+///
+/// The measured command's stdout is discarded; its stderr is passed through.
+pub(crate) fn measure(cmd: &Command) -> Result<Measured> {
+    let out = tempfile_path("measure")?;
+    let mut helper = Command::new(std::env::current_exe().context("xtask's own path")?);
+    helper
+        .arg("measure-child")
+        .arg(&out)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdout(Stdio::null());
+    if let Some(dir) = cmd.get_current_dir() {
+        helper.current_dir(dir);
+    }
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => helper.env(key, value),
+            None => helper.env_remove(key),
+        };
+    }
+    let status = helper
+        .status()
+        .context("could not start `xtask measure-child`")?;
+    let text = std::fs::read_to_string(&out);
+    let _ = std::fs::remove_file(&out);
+    if !status.success() {
+        bail!("`xtask measure-child` failed ({status})");
+    }
+    Measured::parse(&text.context("the measurement file")?)
+}
+
+/// A path for a file this process writes once and removes.
+fn tempfile_path(stem: &str) -> Result<std::path::PathBuf> {
+    let dir = crate::target_dir().join("bench");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir.join(format!("{stem}-{}.txt", std::process::id())))
+}
+
+/// `xtask measure-child OUT PROGRAM ARGS…`: runs PROGRAM (stdio inherited),
+/// waits for it with wait4(2) and writes its figures to OUT as one line.
+pub(crate) fn measure_child(args: &[String]) -> Result<()> {
+    let [out, program, rest @ ..] = args else {
+        bail!("usage: xtask measure-child OUT PROGRAM [ARGS…]");
+    };
     let started = Instant::now();
-    let child = cmd
+    let child = Command::new(program)
+        .args(rest)
         .spawn()
-        .context("could not start the measured command")?;
+        .with_context(|| format!("could not start `{program}`"))?;
     let pid = libc::pid_t::try_from(child.id()).context("pid fits pid_t")?;
     let mut status: libc::c_int = 0;
     // SAFETY: an all-zero rusage is a valid value; wait4 fills it.
@@ -124,19 +177,43 @@ pub(crate) fn measure(cmd: &mut Command) -> Result<Measured> {
         usage
     };
     let wall = started.elapsed();
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
+    let micros = |t: libc::timeval| t.tv_sec as i64 * 1_000_000 + t.tv_usec as i64;
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
         -1
     };
-    Ok(Measured {
-        code,
-        wall,
-        user: tv(usage.ru_utime),
-        system: tv(usage.ru_stime),
-        max_rss_kb: usage.ru_maxrss,
-    })
+    std::fs::write(
+        out,
+        format!(
+            "{code} {} {} {} {}\n",
+            wall.as_micros(),
+            micros(usage.ru_utime),
+            micros(usage.ru_stime),
+            usage.ru_maxrss
+        ),
+    )?;
+    Ok(())
+}
+
+impl Measured {
+    /// The line `measure_child` writes: code, wall, user and system µs, peak RSS KiB.
+    fn parse(text: &str) -> Result<Measured> {
+        let numbers: Vec<i64> = text
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("a measurement line: {text:?}"))?;
+        let [code, wall, user, system, max_rss_kb] = numbers[..] else {
+            bail!("a measurement line has five numbers: {text:?}");
+        };
+        let micros = |n: i64| Duration::from_micros(u64::try_from(n).unwrap_or(0));
+        Ok(Measured {
+            code: i32::try_from(code).unwrap_or(-1),
+            wall: micros(wall),
+            user: micros(user),
+            system: micros(system),
+            max_rss_kb,
+        })
+    }
 }

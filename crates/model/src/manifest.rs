@@ -202,7 +202,26 @@ pub(crate) fn load_in(
     };
     let text = source::read(path).map_err(fail)?;
     let mut file = source::parse(path, text).map_err(fail)?;
-    check::check(&mut file, overrides, env)
+    match check::check(&mut file, overrides, env) {
+        Ok(checked) => checked,
+        Err(check::NotInPieces) => {
+            let mut whole =
+                source::parse_whole(path, std::mem::take(&mut file.text)).map_err(fail)?;
+            match check::check(&mut whole, overrides, env) {
+                Ok(checked) => checked,
+                // A file parsed whole has no pieces.
+                Err(check::NotInPieces) => Err(fail(Box::new(Diagnostic::error(
+                    Location::File {
+                        path: path.to_owned(),
+                        line: None,
+                        column: None,
+                    },
+                    None,
+                    "internal error: the manifest could not be read in one piece".to_owned(),
+                )))),
+            }
+        }
+    }
 }
 
 /// A snapshot of environment variables.

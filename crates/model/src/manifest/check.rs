@@ -17,21 +17,33 @@ use figment::Figment;
 use figment::providers::Serialized;
 use figment::value::{Dict, Tag, Value};
 
-use super::source::{self, File, LAYER_DEFAULTS, LAYER_ENV, LAYER_FILE, LAYER_FLAGS, Layer, Named};
+use super::source::{
+    self, File, LAYER_DEFAULTS, LAYER_ENV, LAYER_FILE, LAYER_FLAGS, Layer, Named, SpanMap,
+};
 use super::{Environment, Manifest, Overrides};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, did_you_mean};
 use values::ValueKind;
 
 const TOP_KEYS: [&str; 5] = ["owner", "platform", "auth", "defaults", "accounts"];
 
+/// An `[[accounts]]` piece of the file did not stand alone: parse the file
+/// whole and check again (see [`source::parse`]).
+pub(super) struct NotInPieces;
+
 /// Merges the layers and checks every rule.
 pub(super) fn check(
     file: &mut File,
     overrides: &Overrides,
     env: &Environment,
-) -> Result<Manifest, Diagnostics> {
+) -> Result<Result<Manifest, Diagnostics>, NotInPieces> {
     let (env_data, env_names, env_errors) = source::env_layer(env);
     let mut flag_names = HashMap::new();
+    // The accounts still in pieces are converted one at a time while the
+    // rules run, unless the environment has accounts of its own to merge.
+    if env_data.contains_key("accounts") && !file.convert_pieces() {
+        return Err(NotInPieces);
+    }
+    let in_pieces = !file.pieces.is_empty();
     // The accounts are most of the tree, and figment would hold them twice
     // (its layers and the merged copy `find_value` returns). When no other
     // layer has an `accounts` key, the file's merge as they are: they go
@@ -39,6 +51,10 @@ pub(super) fn check(
     // into the merged tree with the file's tag (see `put_back`).
     let mut file_data = std::mem::take(&mut file.data);
     let accounts = if env_data.contains_key("accounts") {
+        None
+    } else if in_pieces {
+        // Their place, for the merged tree to give it the file's tag.
+        file_data.insert("accounts".to_owned(), Value::from(Vec::<Value>::new()));
         None
     } else {
         file_data
@@ -82,10 +98,17 @@ pub(super) fn check(
         .unwrap_or_default();
     let root = root.map_err(|err| err.to_string());
     drop(figment);
+    let pieces_tag = match &root {
+        Ok(Value::Dict(_, dict)) if in_pieces => dict.get("accounts").map(Value::tag),
+        _ => None,
+    };
     let file: &File = file;
     let mut checker = Checker {
         origins,
         file,
+        pieces_tag,
+        piece_spans: SpanMap::new(),
+        not_in_pieces: false,
         env,
         env_names,
         flag_names,
@@ -108,15 +131,18 @@ pub(super) fn check(
             None
         }
     };
+    if checker.not_in_pieces {
+        return Err(NotInPieces);
+    }
     let mut diagnostics = checker.diagnostics;
     diagnostics.sort_by_key(Diagnostic::sort_key);
-    match manifest {
+    Ok(match manifest {
         Some(mut manifest) if diagnostics.iter().all(|d| d.is_warning) => {
             manifest.warnings = diagnostics;
             Ok(manifest)
         }
         _ => Err(Diagnostics { items: diagnostics }),
-    }
+    })
 }
 
 /// Puts the file's accounts into the merged tree in place of the empty array
@@ -133,7 +159,7 @@ fn put_back(root: &mut Value, mut accounts: Value) {
 }
 
 /// Gives a value and everything in it this tag (the depth is bounded by the loader's nesting limit).
-fn retag(value: &mut Value, tag: Tag) {
+pub(super) fn retag(value: &mut Value, tag: Tag) {
     match value {
         Value::String(t, _)
         | Value::Char(t, _)
@@ -179,6 +205,13 @@ struct Checker<'a> {
     /// The layer of each tag found in the merged tree.
     origins: Vec<(Tag, Origin)>,
     file: &'a File,
+    /// The file's tag for its accounts when they are still in pieces
+    /// (`file.pieces`), converted one at a time by the account rules.
+    pieces_tag: Option<Tag>,
+    /// The spans of the piece being checked (`accounts[i]…`).
+    piece_spans: SpanMap,
+    /// A piece did not stand alone: the result is void; parse whole.
+    not_in_pieces: bool,
     env: &'a Environment,
     env_names: HashMap<String, String>,
     flag_names: HashMap<String, String>,
@@ -220,7 +253,7 @@ impl Checker<'_> {
     fn locate(&self, path: &str, value: &Value, key: bool) -> Location {
         match self.origin(value) {
             Origin::File => {
-                let spans = self.file.spans.get(path);
+                let spans = self.spans(path);
                 let span = spans.and_then(|s| if key { s.key } else { s.value });
                 self.file.location(span)
             }
@@ -236,14 +269,24 @@ impl Checker<'_> {
         }
     }
 
+    /// The spans of a key path of the file (the piece being checked first).
+    fn spans(&self, path: &str) -> Option<&source::Spans> {
+        if path.starts_with("accounts") {
+            if let Some(spans) = self.piece_spans.get(path) {
+                return Some(spans);
+            }
+        }
+        self.file.spans.get(path)
+    }
+
     fn at(&self, path: &str, value: &Value) -> Location {
         self.locate(path, value, false)
     }
 
     /// The kind of a value; a TOML date-time (which figment carries as a string) is told apart.
     fn kind_of(&self, path: &str, value: &Value) -> ValueKind {
-        let datetime = self.origin(value) == Origin::File
-            && self.file.spans.get(path).is_some_and(|s| s.datetime);
+        let datetime =
+            self.origin(value) == Origin::File && self.spans(path).is_some_and(|s| s.datetime);
         if datetime {
             ValueKind::DateTime
         } else {

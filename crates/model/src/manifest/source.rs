@@ -33,13 +33,17 @@ pub(super) struct Spans {
 /// The spans of every key path.
 pub(super) type SpanMap = HashMap<Box<str>, Spans>;
 
-/// The parsed file: its text, its data and the spans of every key path.
+/// The parsed file: its text, its data and the spans of every key path
+/// (without the accounts while they are still in `pieces`).
 #[derive(Debug)]
 pub(super) struct File {
     pub(super) path: PathBuf,
     pub(super) text: String,
     pub(super) data: Dict,
     pub(super) spans: SpanMap,
+    /// The byte ranges of the `[[accounts]]` pieces not converted yet (see
+    /// [`parse`]); empty when the file was parsed whole.
+    pub(super) pieces: Vec<Range<usize>>,
 }
 
 impl File {
@@ -147,84 +151,118 @@ pub(super) fn io_reason(err: &io::Error) -> String {
 
 /// Parses TOML, keeping spans.
 ///
-/// A manifest made of a head and `[[accounts]]` tables is parsed one piece at
-/// a time ([`super::pieces`]), so that only one table's `toml_edit` document is
-/// alive at once; anything else, and any piece that does not parse or does not
-/// stand alone, falls back to parsing the whole file, which gives the same
-/// data and spans, or the diagnostic.
+/// A manifest made of a head and `[[accounts]]` tables is parsed in pieces
+/// ([`super::pieces`]): here only the head; each `[[accounts]]` piece is
+/// parsed and converted when the rules reach it ([`account_piece`]), so that
+/// only one account's `toml_edit` document and figment values are alive at
+/// once. Anything else is parsed whole. A piece that does not parse or does
+/// not stand alone sends the loader back to [`parse_whole`], which gives the
+/// same data and spans, or the diagnostic.
 pub(super) fn parse(path: &Path, text: String) -> Result<File, Box<Diagnostic>> {
-    if let Some((data, spans)) = parse_in_pieces(&text) {
+    if let Some((data, spans, pieces)) = parse_in_pieces(&text) {
         return Ok(File {
             path: path.to_owned(),
             text,
             data,
             spans,
+            pieces,
         });
     }
     parse_whole(path, text)
 }
 
-/// The head, then each `[[accounts]]` piece, converted in turn; `None` when
-/// the file must be parsed whole (see [`parse`]).
-pub(super) fn parse_in_pieces(text: &str) -> Option<(Dict, SpanMap)> {
+/// The head's data and spans, and the byte ranges of the `[[accounts]]`
+/// pieces; `None` when the file must be parsed whole (see [`parse`]).
+pub(super) fn parse_in_pieces(text: &str) -> Option<(Dict, SpanMap, Vec<Range<usize>>)> {
     let cuts = super::pieces::account_headers(text)?;
     let (&first, _) = cuts.split_first()?;
-    let mut convert = Convert {
-        spans: HashMap::new(),
-        too_deep: None,
-        offset: 0,
-    };
+    let mut convert = Convert::new(0);
     let head = toml_edit::ImDocument::parse(&text[..first]).ok()?;
     if head.as_table().contains_key("accounts") {
         return None;
     }
-    let mut data = convert.table(head.as_table(), "", 0);
-    drop(head);
-    let mut accounts = Vec::new();
-    for (i, &start) in cuts.iter().enumerate() {
-        let end = cuts.get(i + 1).copied().unwrap_or(text.len());
-        let piece = toml_edit::ImDocument::parse(&text[start..end]).ok()?;
-        let root = piece.as_table();
-        if root.len() != 1 {
-            return None;
-        }
-        let (key, item) = root.get_key_value("accounts")?;
-        let toml_edit::Item::ArrayOfTables(tables) = item else {
-            return None;
+    let data = convert.table(head.as_table(), "", 0);
+    if convert.too_deep.is_some() {
+        return None;
+    }
+    let ends = cuts.iter().skip(1).copied().chain([text.len()]);
+    let pieces = cuts.iter().zip(ends).map(|(&s, e)| s..e).collect();
+    Some((data, convert.spans, pieces))
+}
+
+/// Parses and converts one `[[accounts]]` piece (`range` of `text`), whose
+/// first table is account `first_index`: its accounts' values, their spans
+/// recorded in `spans`. `None` when the piece does not parse, does not stand
+/// alone (another key than `accounts`) or nests too deep: then the file is
+/// parsed whole.
+pub(super) fn account_piece(
+    text: &str,
+    range: Range<usize>,
+    first_index: usize,
+    spans: &mut SpanMap,
+) -> Option<Vec<Value>> {
+    let start = range.start;
+    let piece = toml_edit::ImDocument::parse(text.get(range)?).ok()?;
+    let root = piece.as_table();
+    if root.len() != 1 {
+        return None;
+    }
+    let (key, item) = root.get_key_value("accounts")?;
+    let toml_edit::Item::ArrayOfTables(tables) = item else {
+        return None;
+    };
+    let mut convert = Convert::new(start);
+    convert.spans = std::mem::take(spans);
+    if first_index == 0 {
+        // The whole file's array starts where the first piece's does.
+        let span = Spans {
+            key: convert.start(key.span()),
+            value: convert.start(item.span()),
+            datetime: false,
         };
-        convert.offset = start;
-        if i == 0 {
-            // The whole file's array starts where the first piece's does.
-            let span = Spans {
-                key: convert.start(key.span()),
-                value: convert.start(item.span()),
-                datetime: false,
-            };
-            convert.spans.insert("accounts".into(), span);
-        }
-        if i == 0 && !convert.enter(1, tables.span()) {
-            return None;
-        }
-        for table in tables.iter() {
-            let child = format!("accounts[{}]", accounts.len());
-            let start = convert.start(table.span());
-            convert.spans.insert(
-                child.as_str().into(),
-                Spans {
-                    key: start,
-                    value: start,
-                    datetime: false,
-                },
-            );
-            accounts.push(Value::from(convert.table(table, &child, 2)));
-        }
-        if convert.too_deep.is_some() {
+        convert.spans.insert("accounts".into(), span);
+        if !convert.enter(1, tables.span()) {
             return None;
         }
     }
-    data.insert("accounts".to_owned(), Value::from(accounts));
-    convert.spans.shrink_to_fit();
-    Some((data, convert.spans))
+    let mut accounts = Vec::with_capacity(tables.len());
+    for table in tables.iter() {
+        let child = format!("accounts[{}]", first_index + accounts.len());
+        let start = convert.start(table.span());
+        convert.spans.insert(
+            child.as_str().into(),
+            Spans {
+                key: start,
+                value: start,
+                datetime: false,
+            },
+        );
+        accounts.push(Value::from(convert.table(table, &child, 2)));
+    }
+    *spans = convert.spans;
+    convert.too_deep.is_none().then_some(accounts)
+}
+
+impl File {
+    /// Converts every `[[accounts]]` piece not converted yet into the file's
+    /// data and spans, as [`parse_whole`] would have them; `false` when one
+    /// does not stand alone (then the file must be parsed whole).
+    pub(super) fn convert_pieces(&mut self) -> bool {
+        if self.pieces.is_empty() {
+            return true;
+        }
+        let mut accounts = Vec::new();
+        for range in std::mem::take(&mut self.pieces) {
+            match account_piece(&self.text, range, accounts.len(), &mut self.spans) {
+                Some(values) => accounts.extend(values),
+                None => return false,
+            }
+        }
+        self.data
+            .insert("accounts".to_owned(), Value::from(accounts));
+        self.spans.shrink_to_fit();
+        true
+    }
 }
 
 /// Parses the whole file as one `toml_edit` document.
@@ -258,11 +296,7 @@ pub(super) fn parse_whole(path: &Path, text: String) -> Result<File, Box<Diagnos
             ));
         }
     };
-    let mut convert = Convert {
-        spans: HashMap::new(),
-        too_deep: None,
-        offset: 0,
-    };
+    let mut convert = Convert::new(0);
     let data = convert.table(doc.as_table(), "", 0);
     drop(doc);
     if let Some(span) = convert.too_deep {
@@ -287,6 +321,7 @@ pub(super) fn parse_whole(path: &Path, text: String) -> Result<File, Box<Diagnos
         text,
         data,
         spans: convert.spans,
+        pieces: Vec::new(),
     })
 }
 
@@ -310,6 +345,14 @@ struct Convert {
 }
 
 impl Convert {
+    fn new(offset: usize) -> Self {
+        Convert {
+            spans: HashMap::new(),
+            too_deep: None,
+            offset,
+        }
+    }
+
     /// A span of the piece, as a span of the file.
     fn shift(&self, span: Option<Range<usize>>) -> Option<Range<usize>> {
         span.map(|s| s.start + self.offset..s.end + self.offset)

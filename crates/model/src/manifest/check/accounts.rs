@@ -23,12 +23,23 @@ const ACCOUNT_KEYS: [&str; 9] = [
     "adopt",
 ];
 
+/// The accounts checked so far: which (sandbox, name) each declared first.
+#[derive(Default)]
+struct Declared {
+    /// (sandbox, name) -> index of the first account that declared it.
+    seen: HashMap<(String, String), usize>,
+    ok: bool,
+}
+
 impl Checker<'_> {
     pub(super) fn accounts(
         &mut self,
         value: &Value,
         defaults: Option<&Defaults>,
     ) -> Option<Vec<Account>> {
+        if let Some(tag) = self.pieces_tag {
+            return self.accounts_in_pieces(tag, defaults);
+        }
         let Value::Array(_, items) = value else {
             self.wrong_type("accounts", value, "an array of tables ([[accounts]])");
             return None;
@@ -43,44 +54,110 @@ impl Checker<'_> {
             return None;
         }
         let mut accounts = Vec::with_capacity(items.len());
-        let mut ok = true;
-        // (sandbox, name) -> index of the first account that declared it.
-        let mut seen: HashMap<(String, String), usize> = HashMap::new();
+        let mut declared = Declared {
+            ok: true,
+            ..Declared::default()
+        };
         for (i, item) in items.iter().enumerate() {
-            let path = format!("accounts[{i}]");
-            let Some(account) = self.account(&path, item, defaults) else {
-                ok = false;
-                continue;
+            let first_at = |checker: &Self, first: usize| {
+                checker.at(&format!("accounts[{first}]"), &items[first])
             };
-            for sandbox in &account.sandboxes {
-                let key = (sandbox.clone(), account.name.clone());
-                if let Some(&first) = seen.get(&key) {
-                    let name_path = format!("{path}.name");
-                    let name_value = value_at(item, "name");
-                    let first_line = self.at(&format!("accounts[{first}]"), &items[first]);
-                    let first_at = match first_line {
-                        Location::File {
-                            line: Some(line), ..
-                        } => format!("`accounts[{first}]` (line {line})"),
-                        _ => format!("`accounts[{first}]`"),
-                    };
-                    self.error_hint(
-                        &name_path,
-                        name_value,
-                        format!(
-                            "connection name `{}` is declared twice in sandbox `{sandbox}`",
-                            account.name
-                        ),
-                        format!("first declared by {first_at}; names are unique per sandbox"),
-                    );
-                    ok = false;
-                } else {
-                    seen.insert(key, i);
+            if let Some(account) = self.declare(i, item, defaults, &mut declared, first_at) {
+                accounts.push(account);
+            }
+        }
+        declared.ok.then_some(accounts)
+    }
+
+    /// The accounts still in `[[accounts]]` pieces: each piece is parsed,
+    /// converted and checked in turn, and its values and spans dropped before
+    /// the next. Stops (setting `not_in_pieces`) at a piece that does not
+    /// stand alone.
+    fn accounts_in_pieces(
+        &mut self,
+        tag: figment::value::Tag,
+        defaults: Option<&Defaults>,
+    ) -> Option<Vec<Account>> {
+        let file = self.file;
+        let mut accounts = Vec::with_capacity(file.pieces.len());
+        // Where each account starts, to point back at the first of a duplicate.
+        let mut starts: Vec<Option<u32>> = Vec::with_capacity(file.pieces.len());
+        let mut declared = Declared {
+            ok: true,
+            ..Declared::default()
+        };
+        for range in &file.pieces {
+            self.piece_spans.clear();
+            let first_index = starts.len();
+            let Some(items) = source::account_piece(
+                &file.text,
+                range.clone(),
+                first_index,
+                &mut self.piece_spans,
+            ) else {
+                self.not_in_pieces = true;
+                return None;
+            };
+            for (i, mut item) in items.into_iter().enumerate() {
+                let index = first_index + i;
+                super::retag(&mut item, tag);
+                let start = self
+                    .piece_spans
+                    .get(format!("accounts[{index}]").as_str())
+                    .and_then(|s| s.value);
+                starts.push(start);
+                let first_at = |checker: &Self, first: usize| checker.file.location(starts[first]);
+                if let Some(account) = self.declare(index, &item, defaults, &mut declared, first_at)
+                {
+                    accounts.push(account);
                 }
             }
-            accounts.push(account);
         }
-        ok.then_some(accounts)
+        self.piece_spans = source::SpanMap::new();
+        declared.ok.then_some(accounts)
+    }
+
+    /// Checks account `i` and that none of its (sandbox, name) pairs was
+    /// declared before; `first_at` locates an earlier account by index.
+    fn declare(
+        &mut self,
+        i: usize,
+        item: &Value,
+        defaults: Option<&Defaults>,
+        declared: &mut Declared,
+        first_at: impl Fn(&Self, usize) -> Location,
+    ) -> Option<Account> {
+        let path = format!("accounts[{i}]");
+        let Some(account) = self.account(&path, item, defaults) else {
+            declared.ok = false;
+            return None;
+        };
+        for sandbox in &account.sandboxes {
+            let key = (sandbox.clone(), account.name.clone());
+            if let Some(&first) = declared.seen.get(&key) {
+                let name_path = format!("{path}.name");
+                let name_value = value_at(item, "name");
+                let first_at = match first_at(self, first) {
+                    Location::File {
+                        line: Some(line), ..
+                    } => format!("`accounts[{first}]` (line {line})"),
+                    _ => format!("`accounts[{first}]`"),
+                };
+                self.error_hint(
+                    &name_path,
+                    name_value,
+                    format!(
+                        "connection name `{}` is declared twice in sandbox `{sandbox}`",
+                        account.name
+                    ),
+                    format!("first declared by {first_at}; names are unique per sandbox"),
+                );
+                declared.ok = false;
+            } else {
+                declared.seen.insert(key, i);
+            }
+        }
+        Some(account)
     }
 
     fn account(
