@@ -177,7 +177,7 @@ pub(crate) fn measure_child(args: &[String]) -> Result<()> {
         usage
     };
     let wall = started.elapsed();
-    let micros = |t: libc::timeval| t.tv_sec as i64 * 1_000_000 + t.tv_usec as i64;
+    let micros = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {

@@ -271,10 +271,10 @@ impl Checker<'_> {
 
     /// The spans of a key path of the file (the piece being checked first).
     fn spans(&self, path: &str) -> Option<&source::Spans> {
-        if path.starts_with("accounts") {
-            if let Some(spans) = self.piece_spans.get(path) {
-                return Some(spans);
-            }
+        if path.starts_with("accounts")
+            && let Some(spans) = self.piece_spans.get(path)
+        {
+            return Some(spans);
         }
         self.file.spans.get(path)
     }
