@@ -20,7 +20,7 @@ use axum::routing::{any, get, post};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use crate::Config;
+use crate::{Config, MAX_URI_BYTES};
 use crate::error::{self, ApiError, FlowError, GatewayError};
 use crate::faults::{Dice, RateLimiter};
 use crate::flow;
@@ -203,6 +203,15 @@ async fn gateway(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    // Gateways refuse a long request line before they look at anything else.
+    if request.uri().to_string().len() > MAX_URI_BYTES {
+        return Err(GatewayError::new(
+            StatusCode::URI_TOO_LONG,
+            "414000",
+            "Request-URI Too Long",
+        )
+        .into());
+    }
     let headers = request.headers();
     let invalid_token = || {
         GatewayError::new(

@@ -142,6 +142,7 @@ pub(crate) async fn list(
     let (page, more) = query.page(sandbox, now);
     let sandbox_id = sandbox.map(|s| s.id.clone());
     drop(store);
+    let by_id = query.by_id();
     let sandbox_id = sandbox_id.as_deref().unwrap_or("");
     let items: Vec<ConnView<'_>> = page
         .iter()
@@ -151,7 +152,9 @@ pub(crate) async fn list(
         (true, Some(last)) => Some(json!({ "next": { "href": query.next_href(last) } })),
         _ => None,
     };
-    Ok(error::json(StatusCode::OK, &Items { items, links }))
+    let mut response = error::json(StatusCode::OK, &Items { items, links });
+    stats::mark(&mut response, |m: &mut Marks| m.listed_by_id = by_id);
+    Ok(response)
 }
 
 /// `GET /connections/{id}`: found at once, whatever the listing lag.

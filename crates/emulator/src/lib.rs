@@ -53,7 +53,8 @@
 //! than the configured client id, `400003` missing `x-gw-ims-org-id`, `403025` "Profile is not
 //! valid" (with [`Config::required_scopes`], a token whose scopes lack
 //! `additional_info.projectedProductContext`), `429050` rate limited (with `Retry-After` in
-//! seconds), `404010` a path outside the emulated APIs, `408000` a request body that did not
+//! seconds), `404010` a path outside the emulated APIs, `414000` (*own*) a request target
+//! (path and query) longer than [`MAX_URI_BYTES`], before any other check, `408000` a request body that did not
 //! arrive within [`Config::body_timeout`] (the connection is then closed). IMS errors
 //! (`{"error","error_description"}`): `invalid_request` (400, a missing field),
 //! `unsupported_grant_type` (400), `invalid_client` (401, wrong pair when
@@ -182,6 +183,7 @@
 //!   "injected_failures": 0,
 //!   "overloaded": 0,
 //!   "dropped": 1,
+//!   "lists_by_id": 0,
 //!   "tokens_issued": 1,
 //!   "tokens_live": 1,
 //!   "connections": 11
@@ -193,6 +195,7 @@
 //! deletes carried out (answered or dropped); `rate_limited` the 429s; `injected_failures`
 //! the 503s of the fail rate; `overloaded` the `1102-500`s of [`Config::overload_500`];
 //! `dropped` the answers withheld by the ambiguous rate (their status is `dropped`);
+//! `lists_by_id` the listing pages answered for a filter by id (`property=id==a,b,…`);
 //! `tokens_live` the tokens stored now; `connections` the connections stored now, over all
 //! sandboxes (those of `/_emulator/connections` included).
 
@@ -222,6 +225,10 @@ use tokio::task::JoinHandle;
 
 /// The largest request body accepted; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The longest Flow Service request target (path and query) accepted, as a
+/// gateway limits its request line; longer ones get 414 `414000`.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
 
 /// How the emulator behaves.
 #[derive(Clone)]

@@ -307,6 +307,13 @@ impl ListQuery {
         })
     }
 
+    /// Whether the listing is filtered to a list of ids (`property=id==a,b,…`).
+    pub(crate) fn by_id(&self) -> bool {
+        self.filters
+            .iter()
+            .any(|f| f.field == Field::Id && f.op == Op::Eq)
+    }
+
     /// Whether `conn` is listed at `now` and matches the filters.
     fn shows(&self, conn: &Conn, now: Instant) -> bool {
         conn.listed_from <= now && self.filters.iter().all(|f| f.matches(conn))

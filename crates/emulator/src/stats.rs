@@ -85,6 +85,8 @@ pub(crate) struct Marks {
     pub(crate) overloaded: bool,
     /// The ambiguous fault withheld the answer.
     pub(crate) dropped: bool,
+    /// A listing filtered to a list of ids (`property=id==a,b,…`) was answered.
+    pub(crate) listed_by_id: bool,
 }
 
 /// Sets marks on an answer.
@@ -119,6 +121,7 @@ struct Counts {
     injected_failures: u64,
     overloaded: u64,
     dropped: u64,
+    lists_by_id: u64,
     tokens_issued: u64,
 }
 
@@ -158,6 +161,7 @@ impl Stats {
         c.injected_failures += u64::from(outcome.marks.injected_failure);
         c.overloaded += u64::from(outcome.marks.overloaded);
         c.dropped += u64::from(outcome.status == "dropped");
+        c.lists_by_id += u64::from(outcome.marks.listed_by_id);
         c.tokens_issued += u64::from(outcome.route == Route::Token && outcome.status == "200");
     }
 

@@ -65,6 +65,20 @@ async fn filters_order_and_count() {
             vec!["charlie"],
         ),
         (
+            &format!(
+                "?property=id=={},{},no-such-id",
+                ids["charlie"], ids["alpha"]
+            ),
+            vec!["alpha", "charlie"],
+        ),
+        (
+            &format!(
+                "?property=id%3D%3D{}%2C{}&property=name!=alpha",
+                ids["charlie"], ids["alpha"]
+            ),
+            vec!["charlie"],
+        ),
+        (
             "?property=createdAt>0&orderby=-name",
             vec!["delta", "charlie", "bravo", "alpha"],
         ),
@@ -111,6 +125,16 @@ async fn filters_order_and_count() {
         assert_flow_error(res, code).await;
     }
     assert_eq!(list(&env, "?limit=1000").await.0, 200);
+    // A request line longer than a gateway takes is refused before anything else.
+    let long = format!("?property=id=={}", "x".repeat(atsprov_emulator::MAX_URI_BYTES));
+    let res = env
+        .req(Method::GET, &format!("/connections{long}"))
+        .send()
+        .await
+        .unwrap();
+    assert_gateway_error(res, 414, "414000").await;
+    let stats = env.stats().await;
+    assert_eq!(stats["lists_by_id"], 3, "{stats}");
     env.emu.shutdown().await;
 }
 

@@ -322,6 +322,13 @@ async fn listings_lag_new_connections_but_reads_by_id_do_not() {
         .await
         .unwrap();
     assert_eq!(parts(res).await.1["items"], json!([]));
+    // A listing filtered by id lags the same way (it is a listing).
+    let res = env
+        .req(Method::GET, &format!("/connections?property=id=={id},other"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts(res).await.1["items"], json!([]));
     // By id it is there at once, and writable.
     assert_eq!(env.get(&id).await["name"], "late");
     let res = env
