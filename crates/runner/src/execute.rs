@@ -248,7 +248,7 @@ pub async fn apply(
     if !interrupted {
         // Bounded, and a Ctrl-C ends the wait (the writes are all done).
         tokio::select! {
-            _ = crate::settle::settle(client, &items, options.lookup_patience) => {}
+            _ = crate::settle::settle(client, &items, options.lookup_patience, ctx.limiter.current()) => {}
             () = ctx.interrupt.wait_for(1) => {}
         }
     }

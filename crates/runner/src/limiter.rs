@@ -92,7 +92,6 @@ impl Limiter {
     }
 
     /// The current bound.
-    #[cfg(test)]
     pub(crate) fn current(&self) -> usize {
         self.limit.borrow().0
     }

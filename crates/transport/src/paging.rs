@@ -15,16 +15,38 @@ use crate::scrub::scrub;
 /// The query parameter that carries the paging position.
 const CONTINUATION: &str = "continuationToken";
 
+/// Which ATS connections of a sandbox a listing asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Only<'a> {
+    /// Every one.
+    All,
+    /// Those named exactly this.
+    Named(&'a str),
+    /// Those with one of these ids.
+    Ids(&'a [&'a str]),
+}
+
+impl Only<'_> {
+    /// Whether `connection` is one asked for (the server's filter is checked again here).
+    fn wants(&self, connection: &Connection) -> bool {
+        match self {
+            Only::All => true,
+            Only::Named(name) => connection.name == *name,
+            Only::Ids(ids) => ids.contains(&connection.id.as_str()),
+        }
+    }
+}
+
 impl Inner {
-    /// Every ATS connection of `sandbox` (named `name`, when given), all pages.
-    pub(crate) async fn list(
-        &self,
-        sandbox: &str,
-        name: Option<&str>,
-    ) -> Result<Vec<Connection>, Error> {
-        let operation = match name {
-            Some(name) => format!("list connections named `{name}`"),
-            None => "list connections".to_owned(),
+    /// The ATS connections of `sandbox` that `only` asks for, all pages.
+    pub(crate) async fn list(&self, sandbox: &str, only: Only<'_>) -> Result<Vec<Connection>, Error> {
+        if matches!(only, Only::Ids(ids) if ids.is_empty()) {
+            return Ok(Vec::new());
+        }
+        let operation = match only {
+            Only::All => "list connections".to_owned(),
+            Only::Named(name) => format!("list connections named `{name}`"),
+            Only::Ids(ids) => format!("list {} connection(s) by id", ids.len()),
         };
         let mut first = self.url(&["connections"]);
         {
@@ -33,10 +55,20 @@ impl Inner {
                 "property",
                 &format!("connectionSpec.id=={ATS_CONNECTION_SPEC_ID}"),
             );
-            // A name the filter syntax cannot carry (`,` means "any of") is
-            // matched here instead, over the full list.
-            if let Some(name) = name.filter(|n| filterable(n)) {
-                query.append_pair("property", &format!("name=={name}"));
+            // A name or id the filter syntax cannot carry (`,` means "any
+            // of") is matched here instead, over the full list.
+            match only {
+                Only::All => {}
+                Only::Named(name) => {
+                    if filterable(name) {
+                        query.append_pair("property", &format!("name=={name}"));
+                    }
+                }
+                Only::Ids(ids) => {
+                    if ids.iter().all(|id| filterable(id)) {
+                        query.append_pair("property", &format!("id=={}", ids.join(",")));
+                    }
+                }
             }
             query.append_pair("limit", &MAX_PAGE_SIZE.to_string());
         }
@@ -110,9 +142,7 @@ impl Inner {
                 ));
             }
         }
-        items.retain(|c| {
-            c.connection_spec.id == ATS_CONNECTION_SPEC_ID && name.is_none_or(|n| c.name == n)
-        });
+        items.retain(|c| c.connection_spec.id == ATS_CONNECTION_SPEC_ID && only.wants(c));
         Ok(items)
     }
 }
@@ -153,7 +183,7 @@ pub(crate) fn next_page(endpoint: &Url, first: &Url, href: &str) -> Option<Url> 
     Some(url)
 }
 
-/// Whether `name` can go into `property=name==…` as it is.
+/// Whether `name` (or an id) can go into `property=name==…` as it is.
 pub(crate) fn filterable(name: &str) -> bool {
     !name.is_empty()
         && name.trim() == name

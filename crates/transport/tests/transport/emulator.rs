@@ -197,6 +197,34 @@ async fn listing_reads_every_page_and_names_match_exactly() {
 
     let stats = emulator_stats(&emulator).await;
     assert_eq!(stats["by_route"]["list"], 2 + 2 + 1 + 1, "{stats}");
+
+    // By id: only those asked for, in one filtered listing; none asked, no call.
+    let wanted = [
+        created[0].id.as_str(),
+        created[700].id.as_str(),
+        "no-such-id",
+    ];
+    let mut found: Vec<String> = client
+        .list_connections_by_ids("dev", &wanted)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    found.sort_unstable();
+    let mut expected = vec![created[0].id.clone(), created[700].id.clone()];
+    expected.sort_unstable();
+    assert_eq!(found, expected);
+    assert!(
+        client
+            .list_connections_by_ids("dev", &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let stats = emulator_stats(&emulator).await;
+    assert_eq!(stats["by_route"]["list"], 2 + 2 + 1 + 1 + 1, "{stats}");
+    assert_eq!(stats["lists_by_id"], 1, "{stats}");
     emulator.shutdown().await;
 }
 

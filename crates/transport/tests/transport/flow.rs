@@ -561,6 +561,67 @@ async fn listing_by_name_filters_on_the_server_and_checks_again() {
 }
 
 #[tokio::test]
+async fn listing_by_ids_filters_on_the_server_follows_pages_and_checks_again() {
+    let server = MockServer::start().await;
+    let by_id = "id==c1,c2,c3";
+    Mock::given(method("GET"))
+        .and(path(format!("{BASE}/connections")))
+        .and(query_param("property", by_id))
+        .and(query_param_is_missing("continuationToken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [item("c1", "a"), item("stray", "s")],
+            "_links": {"next": {"href": "/connections?continuationToken=p2"}}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The bare link gets the filters again.
+    Mock::given(method("GET"))
+        .and(path(format!("{BASE}/connections")))
+        .and(query_param("continuationToken", "p2"))
+        .and(query_param("property", by_id))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"items": [item("c3", "c")]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server, ready_token());
+    let found = client
+        .list_connections_by_ids("prod", &["c1", "c2", "c3"])
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["c1", "c3"],
+        "what the server sent beyond the ids asked for is dropped"
+    );
+    let requests = server.received_requests().await.unwrap();
+    let properties: Vec<String> = requests[0]
+        .url
+        .query_pairs()
+        .filter(|(k, _)| k == "property")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    assert_eq!(
+        properties,
+        [
+            format!("connectionSpec.id=={ATS_CONNECTION_SPEC_ID}"),
+            by_id.to_owned()
+        ]
+    );
+    // Nothing asked for, nothing sent.
+    assert!(
+        client
+            .list_connections_by_ids("prod", &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(requests_to(&server, BASE).await, 2);
+}
+
+#[tokio::test]
 async fn both_error_shapes_are_parsed() {
     let server = MockServer::start().await;
     Mock::given(method("PATCH"))
