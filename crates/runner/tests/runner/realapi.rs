@@ -190,6 +190,59 @@ async fn overload_500s_on_creates_are_resolved_by_looking_and_leave_no_duplicate
     emu.shutdown().await;
 }
 
+#[tokio::test]
+async fn under_listing_lag_the_wait_ends_when_every_new_connection_shows() {
+    // Listings show a new connection 800 ms after it was made: the run
+    // waits (listings by id, again for those not seen) until all show.
+    let emu = atsprov_emulator::start(Config {
+        list_lag: Duration::from_millis(800),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let ours = client(&emu);
+    let want = desired(250);
+    let p = plan_for(&ours, &want).await;
+    let (_tx, never) = Interrupt::channel();
+    let done = apply(&ours, &p, &want, options(16, 10_000), &Unobserved, never).await;
+    assert!(done.items.iter().all(|i| i.status == Status::Created));
+    let first = stats(&emu).await;
+    assert!(
+        first["lists_by_id"].as_u64().unwrap() >= 3,
+        "waited with listings by id: {first}"
+    );
+    // Right after it, every one shows: a second apply has nothing to create.
+    let again = plan_for(&ours, &want).await;
+    let (_tx, never) = Interrupt::channel();
+    let second = apply(&ours, &again, &want, options(16, 10_000), &Unobserved, never).await;
+    assert!(
+        second.items.iter().all(|i| i.status == Status::Unchanged),
+        "{:#?}",
+        second.items.iter().find(|i| i.status != Status::Unchanged)
+    );
+    assert_eq!(stats(&emu).await["by_route"]["create"], 250);
+    assert_eq!(counts(&ours).await, one_each(&want));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_wait_after_n_creates_lists_by_id_in_batches_not_whole_sandboxes() {
+    let emu = atsprov_emulator::start(Config::default()).await.unwrap();
+    let ours = client(&emu);
+    let want = desired(250);
+    let p = plan_for(&ours, &want).await;
+    let before = stats(&emu).await;
+    let (_tx, never) = Interrupt::channel();
+    let done = apply(&ours, &p, &want, options(16, 10_000), &Unobserved, never).await;
+    assert!(done.items.iter().all(|i| i.status == Status::Created));
+    let after = stats(&emu).await;
+    // No lag: one round, ceil(250 / 100) listings, each filtered by id.
+    assert_eq!(after["lists_by_id"], 3, "{after}");
+    let lists = |s: &serde_json::Value| s["by_route"]["list"].as_u64().unwrap();
+    assert_eq!(lists(&after) - lists(&before), 3, "no whole listing: {after}");
+    emu.shutdown().await;
+}
+
 /// Stores a connection as the AEP UI or another tool would have made it.
 async fn seed(emu: &RunningEmulator, body: serde_json::Value) -> String {
     let url = format!("http://{}/_emulator/connections", emu.addr());
