@@ -69,6 +69,11 @@ pub(crate) fn settings() -> insta::Settings {
     s.add_filter(r"\(\d+\.\d writes/s\)", "([rate] writes/s)");
     s.add_filter(r#"time="\d+\.\d+""#, r#"time="[secs]""#);
     s.add_filter(r#""duration_ms": \d+"#, r#""duration_ms": "[ms]""#);
+    s.add_filter(r#""(plan|write|settle)_ms": \d+"#, r#""${1}_ms": "[ms]""#);
+    s.add_filter(
+        r"Plan \d+ ms, writes \d+ ms, waiting for listings \d+ ms\.",
+        "Plan [n] ms, writes [n] ms, waiting for listings [n] ms.",
+    );
     // Ephemeral ports (five digits on Linux); a documented default such as 8080 stays.
     s.add_filter(r"(127\.0\.0\.1|localhost|\[::1\]):\d{5}\b", "$1:[port]");
     s.add_filter(r"/tmp/\.tmp[A-Za-z0-9]+", "[tmp]");

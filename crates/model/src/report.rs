@@ -11,8 +11,10 @@ use crate::escape::{md_cell, md_code, terminal, xml};
 use crate::plan::{Action, place};
 
 mod item;
+mod timings;
 
 pub use item::{ErrorKind, ItemError, ReportItem};
+pub use timings::{Timings, millis};
 
 /// The schema tag of the JSON report.
 pub const REPORT_SCHEMA: &str = "atsprov.report/v1";
@@ -127,6 +129,10 @@ pub struct Report {
     pub interrupted: bool,
     /// Counts per status.
     pub summary: ReportSummary,
+    /// How long the phases of the run took. Added within v1: reports of
+    /// older versions have no such field (not required in the schema).
+    #[serde(default)]
+    pub timings: Timings,
     /// Every item, sorted by sandbox then name.
     pub items: Vec<ReportItem>,
 }
@@ -160,8 +166,15 @@ impl Report {
             dry_run,
             interrupted,
             summary: ReportSummary::of(&items),
+            timings: Timings::default(),
             items,
         }
+    }
+
+    /// The report with the phases' `timings`.
+    pub fn with_timings(mut self, timings: Timings) -> Self {
+        self.timings = timings;
+        self
     }
 
     /// The items in the manifest's sandbox order (`sandboxes`), then by name.
@@ -202,10 +215,16 @@ impl Report {
                 "**Interrupted:** work not started was skipped; run `apply` again to finish.\n\n",
             );
         }
+        let _ = write!(
+            out,
+            "Started {}, finished {}.",
+            self.started_at, self.finished_at
+        );
+        let t = &self.timings;
         let _ = writeln!(
             out,
-            "Started {}, finished {}.\n",
-            self.started_at, self.finished_at
+            " Plan {} ms, writes {} ms, waiting for listings {} ms.\n",
+            t.plan_ms, t.write_ms, t.settle_ms
         );
         out.push_str("| total | created | updated | unchanged | deleted | failed | skipped |\n");
         out.push_str("|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -640,7 +659,12 @@ mod tests {
             item("sales-uk", Status::Created, None),
         ];
         let epoch = SystemTime::UNIX_EPOCH;
-        let report = Report::new(epoch, epoch + Duration::from_secs(3), false, false, items);
+        let report = Report::new(epoch, epoch + Duration::from_secs(3), false, false, items)
+            .with_timings(Timings {
+                plan_ms: 120,
+                write_ms: 2_540,
+                settle_ms: 170,
+            });
         insta::assert_snapshot!("report-errors-text", report.to_text(Duration::from_secs(3)));
         insta::assert_snapshot!("report-errors-markdown", report.to_markdown());
         insta::assert_snapshot!("report-errors-junit", report.to_junit());

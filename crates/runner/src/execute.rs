@@ -2,14 +2,14 @@
 //! one collector that owns progress and the report items.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use atsprov_model::DesiredConnection;
 use atsprov_model::ownership;
 use atsprov_model::plan::{Action, Change, Field, Plan, diff_one};
-use atsprov_model::report::{ErrorKind, ItemError, ReportItem, Status};
+use atsprov_model::report::{ErrorKind, ItemError, ReportItem, Status, Timings, millis};
 use atsprov_model::wire::{NewConnection, PatchOp};
 use atsprov_transport::{Client, ErrorKind as Transport, counting_attempts};
 use futures::future::join_all;
@@ -71,6 +71,9 @@ pub struct ApplyOutcome {
     pub interrupted: bool,
     /// The lowest concurrency the adaptive bound fell to, when the API pushed back.
     pub lowest_concurrency: Option<usize>,
+    /// How long the writes and the wait for listings after them took
+    /// (`plan_ms` is 0: the plan was made before).
+    pub timings: Timings,
 }
 
 /// A plan, and the typed errors of the sandboxes that could not be read
@@ -118,6 +121,8 @@ struct Ctx<'a> {
     desired: &'a [DesiredConnection],
     observer: &'a dyn Observer,
     queue: Mutex<VecDeque<usize>>,
+    /// When the first write started.
+    first_write: OnceLock<Instant>,
     limiter: Limiter,
     lookup_patience: Duration,
     /// True once a second Ctrl-C aborted a call in flight.
@@ -209,6 +214,7 @@ pub async fn apply(
         desired,
         observer,
         queue: Mutex::new(work),
+        first_write: OnceLock::new(),
         limiter: Limiter::new(workers, client.stats().throttled),
         lookup_patience: options.lookup_patience,
         aborted: AtomicBool::new(false),
@@ -232,8 +238,10 @@ pub async fn apply(
             () = stop => {}
         }
     };
+    let mut last_answer = None;
     let collect = async {
         while let Some(result) = rx.recv().await {
+            last_answer = Some(Instant::now());
             progress.record(&result.sandbox, result.status);
             ctx.observer.item_done(&result);
             items.push(result);
@@ -245,12 +253,18 @@ pub async fn apply(
     let left: Vec<usize> = ctx.queue.lock().expect("queue lock").drain(..).collect();
     // A Ctrl-C that came when every item had already started is no interruption.
     let interrupted = !left.is_empty() || ctx.aborted.load(Ordering::SeqCst);
+    let mut timings = Timings::default();
+    if let (Some(first), Some(last)) = (ctx.first_write.get(), last_answer) {
+        timings.write_ms = millis(last.saturating_duration_since(*first));
+    }
     if !interrupted {
+        let settling = Instant::now();
         // Bounded, and a Ctrl-C ends the wait (the writes are all done).
         tokio::select! {
             _ = crate::settle::settle(client, &items, options.lookup_patience, ctx.limiter.current()) => {}
             () = ctx.interrupt.wait_for(1) => {}
         }
+        timings.settle_ms = millis(settling.elapsed());
     }
     for index in left {
         items.push(ReportItem::skipped(
@@ -265,6 +279,7 @@ pub async fn apply(
         items,
         interrupted,
         lowest_concurrency: ctx.limiter.lowest(),
+        timings,
     }
 }
 
@@ -282,6 +297,7 @@ async fn worker(ctx: &Ctx<'_>, slot: usize, tx: mpsc::UnboundedSender<ReportItem
         };
         let change = &ctx.plan.changes[index];
         let started = Instant::now();
+        ctx.first_write.get_or_init(|| started);
         let mut rounds = 0;
         // Every HTTP attempt of the item counts: retries, re-reads and
         // the look after an ambiguous create included.

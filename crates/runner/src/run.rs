@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use atsprov_model::DesiredConnection;
 use atsprov_model::manifest::Manifest;
 use atsprov_model::plan::{Action, Basis, Options};
-use atsprov_model::report::{ErrorKind, ItemError, Report, ReportItem, Status};
+use atsprov_model::report::{
+    ErrorKind, ItemError, Report, ReportItem, Status, Timings, millis,
+};
 use atsprov_transport::Client;
 
 use crate::execute::{ApplyOptions, ApplyOutcome, Observer, Planned, apply, dry_run_items};
@@ -73,6 +75,9 @@ pub struct ApplyResult {
     /// (another run holds a sandbox, too many deletes, a stale saved plan,
     /// no confirmation). Nothing was written.
     pub guard: Option<ItemError>,
+    /// How long the plan, the writes and the wait for listings took (also
+    /// in `report.timings`).
+    pub timings: Timings,
 }
 
 impl ApplyRun<'_> {
@@ -94,6 +99,7 @@ impl ApplyRun<'_> {
             stopped: None,
             lowest_concurrency: None,
             guard: None,
+            timings: Timings::default(),
         };
         let prepared = tokio::select! {
             biased;
@@ -131,7 +137,8 @@ impl ApplyRun<'_> {
             }
         };
         result.report = Report::new(started, SystemTime::now(), self.dry_run, interrupted, items)
-            .in_order(self.sandboxes);
+            .in_order(self.sandboxes)
+            .with_timings(result.timings);
         result
     }
 
@@ -164,7 +171,10 @@ impl ApplyRun<'_> {
             sandboxes: self.sandboxes,
             targets: self.targets,
         };
-        let planned = match make_plan(self.client, self.desired, options).await {
+        let planning = Instant::now();
+        let planned = make_plan(self.client, self.desired, options).await;
+        result.timings.plan_ms = millis(planning.elapsed());
+        let planned = match planned {
             Ok(planned) => planned,
             Err(error) => {
                 observer.stopped(&error);
@@ -279,6 +289,7 @@ impl ApplyRun<'_> {
             );
         }
         result.lowest_concurrency = outcome.lowest_concurrency;
+        result.timings.add_writes(outcome.timings);
         (outcome.items, outcome.interrupted)
     }
 
@@ -295,6 +306,7 @@ impl ApplyRun<'_> {
             items: Vec::new(),
             interrupted: false,
             lowest_concurrency: None,
+            timings: Timings::default(),
         };
         let mut stopped_by: Option<String> = None;
         for sandbox in &planned.plan.sandboxes {
@@ -328,6 +340,7 @@ impl ApplyRun<'_> {
                 stopped_by = Some(sandbox.clone());
             }
             outcome.interrupted |= done.interrupted;
+            outcome.timings.add_writes(done.timings);
             outcome.lowest_concurrency = match (outcome.lowest_concurrency, done.lowest_concurrency)
             {
                 (Some(a), Some(b)) => Some(a.min(b)),

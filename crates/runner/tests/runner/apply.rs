@@ -324,6 +324,36 @@ async fn under_faults_every_item_and_orphan_appears_once() {
 }
 
 #[tokio::test]
+async fn the_report_times_the_plan_the_writes_and_the_wait_for_listings() {
+    // Every answer takes 30 ms: each phase that calls the API takes at least that.
+    let latency = Duration::from_millis(30);
+    let emu = atsprov_emulator::start(Config {
+        latency,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = client(&emu, "atsprov-runner");
+    let (_tx, never) = Interrupt::channel();
+    let m = manifest(dir.path(), &emu, &["prod"], &accts("timed", 3));
+    let result = run_apply(&ours, &m, false, false, &Unobserved, never.clone()).await;
+    assert_eq!(result.report.summary.created, 3);
+    let t = result.report.timings;
+    assert_eq!(t, result.timings);
+    let ms = u64::try_from(latency.as_millis()).unwrap();
+    assert!(t.plan_ms >= 2 * ms, "a token, then a listing: {t:?}");
+    assert!(t.write_ms >= ms, "{t:?}");
+    assert!(t.settle_ms >= ms, "one listing by id: {t:?}");
+    // Nothing to write: no write phase.
+    let again = run_apply(&ours, &m, false, false, &Unobserved, never).await;
+    assert_eq!(again.report.summary.unchanged, 3);
+    assert!(again.report.timings.plan_ms >= ms, "{:?}", again.report.timings);
+    assert_eq!(again.report.timings.write_ms, 0);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_interrupt_before_the_plan_skips_everything_and_writes_nothing() {
     let emu = atsprov_emulator::start(Config::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
