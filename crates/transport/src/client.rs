@@ -127,6 +127,10 @@ impl Client {
             config.connect_timeout,
             config.request_timeout,
         )?;
+        // The HTTP client of the endpoint now, so a stack that cannot be set
+        // up fails here, before any work; the token URL's, when it needs
+        // another (loopback or not), at its first call.
+        sender.http_for(&endpoint)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 sender,

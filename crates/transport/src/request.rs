@@ -6,6 +6,7 @@
 use std::cell::Cell;
 use std::error::Error as _;
 use std::future::Future;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -113,12 +114,18 @@ enum Attempt {
 }
 
 /// The HTTP stack and the policy every call shares.
+///
+/// Its two HTTP clients differ only in proxies; each is built when first
+/// needed (building one loads the system's root certificates, a few
+/// milliseconds of start-up), so a run that talks only to real endpoints,
+/// or only to loopback ones, builds one.
 #[derive(Debug)]
 pub(crate) struct Sender {
     /// For real endpoints: honours `HTTPS_PROXY` and friends.
-    proxied: reqwest::Client,
+    proxied: OnceLock<reqwest::Client>,
     /// For loopback endpoints (the emulator, Azurite): never through a proxy.
-    direct: reqwest::Client,
+    direct: OnceLock<reqwest::Client>,
+    connect_timeout: Duration,
     retry: RetryPolicy,
     pub(crate) limits: Limits,
     request_timeout: Duration,
@@ -133,31 +140,43 @@ impl Sender {
         connect_timeout: Duration,
         request_timeout: Duration,
     ) -> Result<Self, Error> {
-        let build = |direct: bool| {
-            let mut builder = reqwest::Client::builder()
-                .user_agent(USER_AGENT)
-                .connect_timeout(connect_timeout)
-                .timeout(request_timeout)
-                // The APIs do not redirect; following one could carry a secret elsewhere.
-                .redirect(reqwest::redirect::Policy::none());
-            if direct {
-                builder = builder.no_proxy();
-            }
-            builder.build().map_err(|e| {
-                Error::config("the HTTP client could not be set up".into()).with_source(e)
-            })
-        };
         let mut retry = retry;
         retry.max_attempts = retry.max_attempts.max(1);
         Ok(Self {
-            proxied: build(false)?,
-            direct: build(true)?,
+            proxied: OnceLock::new(),
+            direct: OnceLock::new(),
+            connect_timeout,
             retry,
             limits,
             request_timeout,
             gate: Gate::default(),
             counters: Counters::default(),
         })
+    }
+
+    /// The HTTP client for `url` (loopback hosts never go through a proxy),
+    /// built at its first use. Fails with [`ErrorKind::Config`] when the
+    /// HTTP stack cannot be set up (no root certificate found, say).
+    pub(crate) fn http_for(&self, url: &Url) -> Result<&reqwest::Client, Error> {
+        let direct = url_policy::is_loopback(url);
+        let cell = if direct { &self.direct } else { &self.proxied };
+        if let Some(http) = cell.get() {
+            return Ok(http);
+        }
+        let mut builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout)
+            // The APIs do not redirect; following one could carry a secret elsewhere.
+            .redirect(reqwest::redirect::Policy::none());
+        if direct {
+            builder = builder.no_proxy();
+        }
+        let built = builder.build().map_err(|e| {
+            Error::config("the HTTP client could not be set up".into()).with_source(e)
+        })?;
+        // Two first calls at once may both build: one is kept.
+        Ok(cell.get_or_init(|| built))
     }
 
     /// Sends `exchange` until it succeeds, fails for good, or the retry
@@ -224,10 +243,15 @@ impl Sender {
 
     /// Sends `exchange` once, the answer read whole, within the request timeout.
     async fn attempt(&self, exchange: &Exchange<'_>) -> Attempt {
-        let http = if url_policy::is_loopback(&exchange.url) {
-            &self.direct
-        } else {
-            &self.proxied
+        let http = match self.http_for(&exchange.url) {
+            Ok(http) => http,
+            Err(error) => {
+                let error = match exchange.sandbox {
+                    Some(sandbox) => error.with_sandbox(sandbox),
+                    None => error,
+                };
+                return Attempt::Fail(error);
+            }
         };
         let mut request = http
             .request(exchange.method.clone(), exchange.url.clone())
@@ -558,6 +582,27 @@ mod tests {
             assert!(sender.gate.remaining(Instant::now()).is_some(), "{status}");
             assert_eq!(sender.counters.congested.load(Ordering::Relaxed), 1);
         }
+    }
+
+    #[test]
+    fn only_the_http_client_a_url_needs_is_built_and_then_kept() {
+        let sender = Sender::new(
+            RetryPolicy::default(),
+            Limits::default(),
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert!(sender.direct.get().is_none() && sender.proxied.get().is_none());
+        let local = Url::parse("http://127.0.0.1:9/x").unwrap();
+        let first: *const reqwest::Client = sender.http_for(&local).unwrap();
+        assert!(sender.direct.get().is_some());
+        assert!(sender.proxied.get().is_none(), "a loopback run builds one");
+        let again: *const reqwest::Client = sender.http_for(&local).unwrap();
+        assert_eq!(first, again, "built once");
+        let remote = Url::parse("https://platform.adobe.io/x").unwrap();
+        sender.http_for(&remote).unwrap();
+        assert!(sender.proxied.get().is_some());
     }
 
     #[tokio::test]
