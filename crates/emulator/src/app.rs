@@ -20,13 +20,13 @@ use axum::routing::{any, get, post};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use crate::{Config, MAX_URI_BYTES};
 use crate::error::{self, ApiError, FlowError, GatewayError};
 use crate::faults::{Dice, RateLimiter};
 use crate::flow;
 use crate::stats::{self, Marks, Outcome, Route, Stats};
 use crate::store::{self, Actor, Fields, NewConn, Store};
 use crate::token::{self, Tokens};
+use crate::{Config, MAX_URI_BYTES};
 
 pub(crate) const FLOW_BASE: &str = "/data/foundation/flowservice";
 pub(crate) const TOKEN_PATH: &str = "/ims/token/v3";
@@ -205,12 +205,9 @@ async fn gateway(
 ) -> Result<Response, ApiError> {
     // Gateways refuse a long request line before they look at anything else.
     if request.uri().to_string().len() > MAX_URI_BYTES {
-        return Err(GatewayError::new(
-            StatusCode::URI_TOO_LONG,
-            "414000",
-            "Request-URI Too Long",
-        )
-        .into());
+        return Err(
+            GatewayError::new(StatusCode::URI_TOO_LONG, "414000", "Request-URI Too Long").into(),
+        );
     }
     let headers = request.headers();
     let invalid_token = || {

@@ -309,9 +309,16 @@ impl ListQuery {
 
     /// Whether the listing is filtered to a list of ids (`property=id==a,b,…`).
     pub(crate) fn by_id(&self) -> bool {
+        self.id_list().is_some()
+    }
+
+    /// The ids of the first `property=id==…` filter: every connection
+    /// listed is one of them (the other filters still apply).
+    fn id_list(&self) -> Option<&[String]> {
         self.filters
             .iter()
-            .any(|f| f.field == Field::Id && f.op == Op::Eq)
+            .find(|f| f.field == Field::Id && f.op == Op::Eq)
+            .map(|f| f.values.as_slice())
     }
 
     /// Whether `conn` is listed at `now` and matches the filters.
@@ -336,14 +343,26 @@ impl ListQuery {
             None => {
                 // Insertion order: walk the sequence index from the cursor.
                 let after = self.after.as_ref().map_or(0, |(_, seq)| *seq);
-                sandbox
-                    .items
-                    .range(after.saturating_add(1)..)
-                    .map(|(_, c)| c)
-                    .filter(|c| self.shows(c, now))
-                    .take(want)
-                    .cloned()
-                    .collect()
+                if let Some(ids) = self.id_list() {
+                    // A list of ids: look each up rather than scan the sandbox.
+                    let mut found: Vec<&Arc<Conn>> = ids
+                        .iter()
+                        .filter_map(|id| sandbox.get(id))
+                        .filter(|c| c.seq > after && self.shows(c, now))
+                        .collect();
+                    found.sort_unstable_by_key(|c| c.seq);
+                    found.dedup_by_key(|c| c.seq);
+                    found.into_iter().take(want).cloned().collect()
+                } else {
+                    sandbox
+                        .items
+                        .range(after.saturating_add(1)..)
+                        .map(|(_, c)| c)
+                        .filter(|c| self.shows(c, now))
+                        .take(want)
+                        .cloned()
+                        .collect()
+                }
             }
             Some(field) => {
                 let cmp = |a: &(Key, u64), b: &(Key, u64)| {

@@ -2,8 +2,8 @@
 //! one collector that owns progress and the report items.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Mutex, OnceLock};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use atsprov_model::DesiredConnection;

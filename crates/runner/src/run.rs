@@ -9,9 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use atsprov_model::DesiredConnection;
 use atsprov_model::manifest::Manifest;
 use atsprov_model::plan::{Action, Basis, Options};
-use atsprov_model::report::{
-    ErrorKind, ItemError, Report, ReportItem, Status, Timings, millis,
-};
+use atsprov_model::report::{ErrorKind, ItemError, Report, ReportItem, Status, Timings, millis};
 use atsprov_transport::Client;
 
 use crate::execute::{ApplyOptions, ApplyOutcome, Observer, Planned, apply, dry_run_items};

@@ -39,7 +39,11 @@ impl Only<'_> {
 
 impl Inner {
     /// The ATS connections of `sandbox` that `only` asks for, all pages.
-    pub(crate) async fn list(&self, sandbox: &str, only: Only<'_>) -> Result<Vec<Connection>, Error> {
+    pub(crate) async fn list(
+        &self,
+        sandbox: &str,
+        only: Only<'_>,
+    ) -> Result<Vec<Connection>, Error> {
         if matches!(only, Only::Ids(ids) if ids.is_empty()) {
             return Ok(Vec::new());
         }

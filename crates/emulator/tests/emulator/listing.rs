@@ -126,7 +126,10 @@ async fn filters_order_and_count() {
     }
     assert_eq!(list(&env, "?limit=1000").await.0, 200);
     // A request line longer than a gateway takes is refused before anything else.
-    let long = format!("?property=id=={}", "x".repeat(atsprov_emulator::MAX_URI_BYTES));
+    let long = format!(
+        "?property=id=={}",
+        "x".repeat(atsprov_emulator::MAX_URI_BYTES)
+    );
     let res = env
         .req(Method::GET, &format!("/connections{long}"))
         .send()
@@ -145,10 +148,30 @@ async fn pages_follow_next_links_and_keep_filters() {
         ..Config::default()
     })
     .await;
+    let mut ids = Vec::new();
     for i in 0..10 {
-        env.create(&format!("item-{i:02}")).await;
+        ids.push(env.create(&format!("item-{i:02}")).await.0);
     }
     env.create("other").await;
+    // A list of ids (out of order, one twice, one unknown) pages in creation order.
+    let asked = [&ids[7], &ids[1], &ids[4], &ids[1], &ids[9], &ids[0]]
+        .map(String::as_str)
+        .join(",");
+    let mut query = format!("?limit=2&property=id=={asked},unknown");
+    let mut seen = Vec::new();
+    loop {
+        let (status, body) = list(&env, &query).await;
+        assert_eq!(status, 200, "{body}");
+        seen.extend(names(&body));
+        match body["_links"]["next"]["href"].as_str() {
+            Some(href) => query = href.strip_prefix("/connections").unwrap().to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        ["item-00", "item-01", "item-04", "item-07", "item-09"]
+    );
     // Default page size, then an explicit limit and a filter kept across pages.
     let (_, body) = list(&env, "").await;
     assert_eq!(body["items"].as_array().unwrap().len(), 3);

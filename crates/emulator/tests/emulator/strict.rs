@@ -324,7 +324,10 @@ async fn listings_lag_new_connections_but_reads_by_id_do_not() {
     assert_eq!(parts(res).await.1["items"], json!([]));
     // A listing filtered by id lags the same way (it is a listing).
     let res = env
-        .req(Method::GET, &format!("/connections?property=id=={id},other"))
+        .req(
+            Method::GET,
+            &format!("/connections?property=id=={id},other"),
+        )
         .send()
         .await
         .unwrap();

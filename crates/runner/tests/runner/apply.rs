@@ -348,7 +348,11 @@ async fn the_report_times_the_plan_the_writes_and_the_wait_for_listings() {
     // Nothing to write: no write phase.
     let again = run_apply(&ours, &m, false, false, &Unobserved, never).await;
     assert_eq!(again.report.summary.unchanged, 3);
-    assert!(again.report.timings.plan_ms >= ms, "{:?}", again.report.timings);
+    assert!(
+        again.report.timings.plan_ms >= ms,
+        "{:?}",
+        again.report.timings
+    );
     assert_eq!(again.report.timings.write_ms, 0);
     emu.shutdown().await;
 }

@@ -214,7 +214,15 @@ async fn under_listing_lag_the_wait_ends_when_every_new_connection_shows() {
     // Right after it, every one shows: a second apply has nothing to create.
     let again = plan_for(&ours, &want).await;
     let (_tx, never) = Interrupt::channel();
-    let second = apply(&ours, &again, &want, options(16, 10_000), &Unobserved, never).await;
+    let second = apply(
+        &ours,
+        &again,
+        &want,
+        options(16, 10_000),
+        &Unobserved,
+        never,
+    )
+    .await;
     assert!(
         second.items.iter().all(|i| i.status == Status::Unchanged),
         "{:#?}",
@@ -239,7 +247,11 @@ async fn the_wait_after_n_creates_lists_by_id_in_batches_not_whole_sandboxes() {
     // No lag: one round, ceil(250 / 100) listings, each filtered by id.
     assert_eq!(after["lists_by_id"], 3, "{after}");
     let lists = |s: &serde_json::Value| s["by_route"]["list"].as_u64().unwrap();
-    assert_eq!(lists(&after) - lists(&before), 3, "no whole listing: {after}");
+    assert_eq!(
+        lists(&after) - lists(&before),
+        3,
+        "no whole listing: {after}"
+    );
     emu.shutdown().await;
 }
 

@@ -580,9 +580,7 @@ async fn listing_by_ids_filters_on_the_server_follows_pages_and_checks_again() {
         .and(path(format!("{BASE}/connections")))
         .and(query_param("continuationToken", "p2"))
         .and(query_param("property", by_id))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"items": [item("c3", "c")]})),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c3", "c")]})))
         .expect(1)
         .mount(&server)
         .await;
