@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -78,10 +79,11 @@ impl Field {
 /// One row of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    // Shared with the desired connection (a plan may hold 100,000 rows).
     /// The sandbox.
-    pub sandbox: String,
+    pub sandbox: Arc<str>,
     /// The connection's name.
-    pub name: String,
+    pub name: Arc<str>,
     /// What happens.
     pub action: Action,
     /// The live connection's id, when there is exactly one.
@@ -261,7 +263,7 @@ impl<'a> Planner<'a> {
             .filter(|c| is_our_business(c, options.owner))
             .filter(|c| crate::target::in_scope(options.targets, &c.name))
         {
-            names.entry(c.name.as_str()).or_default().push(c);
+            names.entry(&*c.name).or_default().push(c);
         }
         let mut declared: HashSet<&str> = HashSet::new();
         for &index in self
@@ -297,8 +299,8 @@ impl<'a> Planner<'a> {
                     )
                 };
                 self.changes.push(Change {
-                    sandbox: sandbox.to_owned(),
-                    name: (*name).to_owned(),
+                    sandbox: sandbox.into(),
+                    name: (*name).into(),
                     action,
                     connection_id: Some(c.id.clone()),
                     etag: Some(c.etag.clone()),
@@ -388,8 +390,8 @@ fn dedupe<'a>(
 
 fn dedupe_row(sandbox: &str, name: &str, extra: &Connection, kept: &Connection) -> Change {
     Change {
-        sandbox: sandbox.to_owned(),
-        name: name.to_owned(),
+        sandbox: sandbox.into(),
+        name: name.into(),
         action: Action::Delete,
         connection_id: Some(extra.id.clone()),
         etag: Some(extra.etag.clone()),
@@ -418,8 +420,8 @@ pub fn place<'a>(
 /// (already narrowed to this manifest's business).
 pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -> Change {
     let mut change = Change {
-        sandbox: want.sandbox.to_string(),
-        name: want.name.to_string(),
+        sandbox: want.sandbox.clone(),
+        name: want.name.clone(),
         action: Action::Create,
         connection_id: None,
         etag: None,
@@ -564,7 +566,7 @@ mod tests {
         let c = p
             .changes
             .iter()
-            .find(|c| c.name == name)
+            .find(|c| &*c.name == name)
             .unwrap_or_else(|| panic!("no row {name}"));
         (c.action, c.fields.clone())
     }
@@ -592,7 +594,7 @@ mod tests {
         assert_eq!(row(&p, "sales-eu").0, Action::NoOp);
         assert_eq!(row(&p, "sales-old").0, Action::Delete);
         assert!(
-            p.changes.iter().all(|c| c.name != "crm-old"),
+            p.changes.iter().all(|c| &*c.name != "crm-old"),
             "an orphan outside the targets is not this run's business"
         );
     }
@@ -650,7 +652,7 @@ mod tests {
         );
         // Two managed with one fingerprint: a duplicate atsprov made; the
         // oldest stays (ids sort when no creation time is known).
-        let twice: Vec<_> = p.changes.iter().filter(|c| c.name == "twice").collect();
+        let twice: Vec<_> = p.changes.iter().filter(|c| &*c.name == "twice").collect();
         assert_eq!(twice.len(), 2);
         assert_eq!(
             (twice[0].action, twice[0].connection_id.as_deref()),
@@ -666,7 +668,7 @@ mod tests {
             twice[1].reason
         );
         assert_eq!(row(&p, "gone").0, Action::Orphan);
-        assert!(p.changes.iter().all(|c| c.name != "unrelated"));
+        assert!(p.changes.iter().all(|c| &*c.name != "unrelated"));
         assert_eq!(
             p.summary(),
             Summary {
@@ -697,7 +699,7 @@ mod tests {
         }];
         let p = plan(&desired, &live_map, errors, opts(false));
         assert_eq!(p.changes.len(), 1);
-        assert_eq!(p.changes[0].sandbox, "prod");
+        assert_eq!(&*p.changes[0].sandbox, "prod");
         assert_eq!(p.errors.len(), 1);
     }
 
@@ -748,11 +750,11 @@ mod tests {
         assert_eq!(row(&p, "shared-name").0, Action::Create);
         // Only this owner's undeclared connections are pruned.
         assert_eq!(row(&p, "my-old").0, Action::Delete);
-        assert!(p.changes.iter().all(|c| c.name != "legacy"), "{p:?}");
+        assert!(p.changes.iter().all(|c| &*c.name != "legacy"), "{p:?}");
 
         // A manifest without an owner owns the markers without one, only.
         let p = plan(&[], &live, Vec::new(), opts(true));
-        let deleted: Vec<&str> = p.changes.iter().map(|c| c.name.as_str()).collect();
+        let deleted: Vec<&str> = p.changes.iter().map(|c| &*c.name).collect();
         assert_eq!(deleted, ["legacy"]);
     }
 
@@ -775,7 +777,7 @@ mod tests {
         let p = plan(&[a, b], &live, Vec::new(), opts(true));
         assert_eq!(row(&p, "a").0, Action::Create);
         assert_eq!(row(&p, "b").0, Action::Create);
-        assert!(p.changes.iter().all(|c| c.name != "gone"), "{p:?}");
+        assert!(p.changes.iter().all(|c| &*c.name != "gone"), "{p:?}");
     }
 
     #[test]
@@ -830,7 +832,7 @@ mod tests {
             ..Options::default()
         };
         let p = plan(&desired, &live, Vec::new(), options);
-        let seen: Vec<&str> = p.changes.iter().map(|c| c.sandbox.as_str()).collect();
+        let seen: Vec<&str> = p.changes.iter().map(|c| &*c.sandbox).collect();
         assert_eq!(seen, ["stage", "prod", "dev"]);
     }
 

@@ -213,7 +213,7 @@ struct SandboxView<'a> {
 fn by_sandbox(plan: &Plan) -> Vec<SandboxView<'_>> {
     let mut views: Vec<SandboxView<'_>> = Vec::new();
     for change in &plan.changes {
-        let i = match views.iter().position(|v| v.sandbox == change.sandbox) {
+        let i = match views.iter().position(|v| v.sandbox == &*change.sandbox) {
             Some(i) => i,
             None => {
                 views.push(SandboxView {
@@ -422,8 +422,8 @@ mod tests {
     ) -> Change {
         let id = (action != Action::Create).then(|| format!("id-{name}"));
         Change {
-            sandbox: sandbox.to_owned(),
-            name: name.to_owned(),
+            sandbox: sandbox.into(),
+            name: name.into(),
             action,
             etag: id.as_ref().map(|_| "\"e\"".to_owned()),
             connection_id: id,

@@ -286,13 +286,16 @@ impl Report {
         );
         let mut sandboxes: Vec<&str> = Vec::new();
         for item in &self.items {
-            if !sandboxes.contains(&item.sandbox.as_str()) {
+            if !sandboxes.contains(&&*item.sandbox) {
                 sandboxes.push(&item.sandbox);
             }
         }
         for sandbox in sandboxes {
-            let items: Vec<&ReportItem> =
-                self.items.iter().filter(|i| i.sandbox == sandbox).collect();
+            let items: Vec<&ReportItem> = self
+                .items
+                .iter()
+                .filter(|i| &*i.sandbox == sandbox)
+                .collect();
             let failed = items.iter().filter(|i| i.status == Status::Failed).count();
             let skipped = items.iter().filter(|i| i.status == Status::Skipped).count();
             let ms: u64 = items.iter().map(|i| i.duration_ms).sum();
@@ -376,7 +379,7 @@ impl Report {
         );
         let mut sandboxes: Vec<&str> = Vec::new();
         for item in &self.items {
-            if !sandboxes.contains(&item.sandbox.as_str()) {
+            if !sandboxes.contains(&&*item.sandbox) {
                 sandboxes.push(&item.sandbox);
             }
         }
@@ -397,7 +400,7 @@ impl Report {
                     &self
                         .items
                         .iter()
-                        .filter(|i| i.sandbox == sandbox)
+                        .filter(|i| &*i.sandbox == sandbox)
                         .cloned()
                         .collect::<Vec<_>>(),
                 );
@@ -420,7 +423,7 @@ impl Report {
             let mut unplanned: Vec<(&str, usize)> = Vec::new();
             for i in self.items.iter().filter(|i| i.status == status) {
                 if i.action.is_none() && !never_started(i) && !guarded_item(i) {
-                    match unplanned.iter_mut().find(|(s, _)| *s == i.sandbox) {
+                    match unplanned.iter_mut().find(|(s, _)| *s == &*i.sandbox) {
                         Some((_, n)) => *n += 1,
                         None => unplanned.push((&i.sandbox, 1)),
                     }
@@ -588,10 +591,10 @@ mod tests {
             connection_id: Some("id\x1b[31m".into()),
             attempts: 0,
             duration_ms: 0,
-            error: Some(ItemError::new(
+            error: Some(Box::new(ItemError::new(
                 ErrorKind::Conflict,
                 "named `evil\u{7}` | made \r\n by hand",
-            )),
+            ))),
         };
         let epoch = SystemTime::UNIX_EPOCH;
         let report = Report::new(
@@ -602,7 +605,7 @@ mod tests {
             vec![item("prod", "a\x1b]0;x\u{7}|`b`"), item("stage", "plain")],
         )
         .in_order(&["stage".to_owned(), "prod".to_owned()]);
-        assert_eq!(report.items[0].sandbox, "stage");
+        assert_eq!(&*report.items[0].sandbox, "stage");
         let text = report.to_text(Duration::from_secs(1));
         let markdown = report.to_markdown();
         let junit = report.to_junit();
@@ -633,7 +636,7 @@ mod tests {
             connection_id: None,
             attempts: 2,
             duration_ms: 1500,
-            error,
+            error: error.map(Box::new),
         };
         let api = ItemError {
             http_status: Some(400),
@@ -686,7 +689,7 @@ mod tests {
             connection_id: Some("id-1".into()),
             attempts: 0,
             duration_ms: 0,
-            error,
+            error: error.map(Box::new),
         };
         let never = || ItemError::new(ErrorKind::Interrupted, "not started");
         let unread = || ItemError::new(ErrorKind::Api, "could not list connections");
@@ -749,10 +752,10 @@ mod tests {
         assert_eq!(change_line(&report.items[0]), "created  prod/a (id id-1)");
         let failed = ReportItem {
             status: Status::Failed,
-            error: Some(
+            error: Some(Box::new(
                 ItemError::new(ErrorKind::Api, "bad\u{1b}[2J name")
                     .with_hint(Some("rename it".into())),
-            ),
+            )),
             ..report.items[0].clone()
         };
         assert_eq!(

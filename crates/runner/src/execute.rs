@@ -198,9 +198,9 @@ pub async fn apply(
     let mut per_sandbox: Vec<(String, u64)> = Vec::new();
     for &index in &work {
         let sandbox = &plan.changes[index].sandbox;
-        match per_sandbox.iter_mut().find(|(s, _)| s == sandbox) {
+        match per_sandbox.iter_mut().find(|(s, _)| **s == **sandbox) {
             Some((_, n)) => *n += 1,
-            None => per_sandbox.push((sandbox.clone(), 1)),
+            None => per_sandbox.push((sandbox.to_string(), 1)),
         }
     }
     // The items of the writes go straight into `items`, sized once: at

@@ -374,7 +374,7 @@ enum Stop {
 /// The part of a plan in one sandbox.
 fn only_sandbox(planned: &Planned, sandbox: &str) -> Planned {
     let mut part = planned.clone();
-    part.plan.changes.retain(|c| c.sandbox == sandbox);
+    part.plan.changes.retain(|c| &*c.sandbox == sandbox);
     part.plan.errors.retain(|e| e.sandbox == sandbox);
     part.unreadable.retain(|s, _| s == sandbox);
     part

@@ -168,7 +168,10 @@ impl Sender {
             .connect_timeout(self.connect_timeout)
             .timeout(self.request_timeout)
             // The APIs do not redirect; following one could carry a secret elsewhere.
-            .redirect(reqwest::redirect::Policy::none());
+            .redirect(reqwest::redirect::Policy::none())
+            // Retries are ours (`RetryPolicy`); reqwest's would also copy
+            // every request in case it retries.
+            .retry(reqwest::retry::never().max_retries_per_request(0));
         if direct {
             builder = builder.no_proxy();
         }

@@ -457,3 +457,85 @@ fn every_url_key_follows_the_one_url_policy() {
         }
     }
 }
+
+/// Loads `path` with its accounts forced through the whole-file parse.
+fn load_whole(path: &std::path::Path, env: &Environment) -> Result<Manifest, Diagnostics> {
+    let text = source::read(path).map_err(|d| Diagnostics { items: vec![*d] })?;
+    let mut file = source::parse_whole(path, text).map_err(|d| Diagnostics { items: vec![*d] })?;
+    match check::check(&mut file, &Overrides::default(), env) {
+        Ok(checked) => checked,
+        Err(check::NotInPieces) => panic!("a file parsed whole has no pieces"),
+    }
+}
+
+/// What a load came to, as a person reads it: the manifest, or every
+/// diagnostic with its place.
+fn outcome(result: &Result<Manifest, Diagnostics>) -> String {
+    match result {
+        Ok(manifest) => format!("{manifest:?}"),
+        Err(diagnostics) => diagnostics
+            .items
+            .iter()
+            .map(|d| format!("{:?} {d}", d.location))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+/// Accounts checked one piece at a time give the manifest and the
+/// diagnostics (places included) of the whole-file parse: on the corpus,
+/// and on a generated manifest with a duplicate, a missing key and a TOML
+/// error in later accounts.
+#[test]
+fn accounts_checked_in_pieces_load_as_the_whole_file_does() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/manifests");
+    let mut paths = Vec::new();
+    for dir in ["good", "bad"] {
+        let mut found: Vec<_> = std::fs::read_dir(root.join(dir))
+            .expect("corpus")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        found.sort();
+        paths.extend(found);
+    }
+    let head = "[platform]\norg_id = \"0123456789ABCDEF01234567@AdobeOrg\"\napi_key = \"k\"\n[auth]\nclient_secret = { env = \"TEST_CLIENT_SECRET\" }\n[defaults]\nsandboxes = [\"prod\"]\n";
+    let account = |i: usize| {
+        format!(
+            "\n[[accounts]]\nname = \"n{i}\"\naccount_name = \"acct{i}\"\naccount_key = {{ env = \"TEST_KEY\" }}\n"
+        )
+    };
+    let mut duplicate = head.to_owned();
+    let mut missing = head.to_owned();
+    let mut broken = head.to_owned();
+    for i in 0..30 {
+        duplicate.push_str(&account(i));
+        missing.push_str(&account(i));
+        broken.push_str(&account(i));
+    }
+    duplicate.push_str(&account(7));
+    missing.push_str("\n[[accounts]]\nname = \"no-key\"\naccount_name = \"nokey\"\n");
+    broken.push_str("\n[[accounts]]\nname = \"broken\nsandboxes = [\"a\"]\n");
+    let fx = Fixture::new(GOOD);
+    for (name, text) in [
+        ("duplicate", duplicate),
+        ("missing", missing),
+        ("broken", broken),
+    ] {
+        let path = fx.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        paths.push(path);
+    }
+    let env = Environment::from_pairs(base_env());
+    let mut in_pieces = 0;
+    for path in &paths {
+        let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
+        if source::parse_in_pieces(&text).is_some() {
+            in_pieces += 1;
+        }
+        let lazy = load_in(path, &Overrides::default(), &env);
+        let whole = load_whole(path, &env);
+        assert_eq!(outcome(&lazy), outcome(&whole), "{}", path.display());
+    }
+    assert!(in_pieces >= 20, "only {in_pieces} manifests were in pieces");
+}

@@ -2,6 +2,7 @@
 //! where report items are built.
 
 use std::fmt;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -160,10 +161,12 @@ impl fmt::Display for ItemError {
 /// One item of the report: one desired connection, or one orphan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ReportItem {
+    // Shared with the plan row and the desired connection (a report may
+    // hold 100,000 items).
     /// The sandbox.
-    pub sandbox: String,
+    pub sandbox: Arc<str>,
     /// The connection's name.
-    pub name: String,
+    pub name: Arc<str>,
     /// What the plan said; `None` when no plan could be made for the item
     /// (its sandbox could not be read, or the API could not be used at all).
     pub action: Option<Action>,
@@ -175,8 +178,9 @@ pub struct ReportItem {
     pub attempts: u32,
     /// Time spent on this item, milliseconds.
     pub duration_ms: u64,
+    // Boxed: most items have none, and an error is larger than the rest of the item.
     /// Why it failed or was skipped.
-    pub error: Option<ItemError>,
+    pub error: Option<Box<ItemError>>,
 }
 
 impl ReportItem {
@@ -198,14 +202,14 @@ impl ReportItem {
     /// sandbox could not be read, or no plan could be made at all).
     pub fn unplanned(desired: &DesiredConnection, status: Status, error: ItemError) -> Self {
         Self {
-            sandbox: desired.sandbox.to_string(),
-            name: desired.name.to_string(),
+            sandbox: desired.sandbox.clone(),
+            name: desired.name.clone(),
             action: None,
             status,
             connection_id: None,
             attempts: 0,
             duration_ms: 0,
-            error: Some(error),
+            error: Some(Box::new(error)),
         }
     }
 
@@ -216,7 +220,7 @@ impl ReportItem {
 
     /// The same item with an error.
     pub fn with_error(mut self, error: ItemError) -> Self {
-        self.error = Some(error);
+        self.error = Some(Box::new(error));
         self
     }
 

@@ -242,7 +242,7 @@ fn assert_exactly_once(report: &Report, manifest: &Manifest, orphans: &[(&str, &
     let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
     for item in &report.items {
         *seen
-            .entry((item.sandbox.clone(), item.name.clone()))
+            .entry((item.sandbox.to_string(), item.name.to_string()))
             .or_default() += 1;
     }
     let mut want: BTreeMap<(String, String), usize> = manifest
@@ -455,7 +455,7 @@ async fn a_failed_key_check_holds_back_that_accounts_writes_only() {
     assert_exactly_once(&result.report, &m, &[]);
     assert!(result.keys_failed);
     for item in &result.report.items {
-        if item.name == "good-acct" {
+        if &*item.name == "good-acct" {
             assert_eq!(item.status, Status::Created, "{item:?}");
         } else {
             assert_eq!(item.status, Status::Skipped, "{item:?}");
@@ -491,7 +491,12 @@ async fn an_unreadable_sandbox_fails_its_items_with_the_apis_answer() {
     let result = run_apply(&ours, &m, false, false, &Unobserved, never).await;
     assert_exactly_once(&result.report, &m, &[]);
     assert_eq!(result.report.summary.created, 2);
-    for item in result.report.items.iter().filter(|i| i.sandbox == "stage") {
+    for item in result
+        .report
+        .items
+        .iter()
+        .filter(|i| &*i.sandbox == "stage")
+    {
         assert_eq!(item.status, Status::Failed);
         assert_eq!(item.action, None);
         let error = item.error.as_ref().unwrap();

@@ -275,7 +275,7 @@ fn failed<'a>(
     items: &'a [atsprov_model::report::ReportItem],
     name: &str,
 ) -> &'a atsprov_model::report::ItemError {
-    let item = items.iter().find(|i| i.name == name).unwrap();
+    let item = items.iter().find(|i| &*i.name == name).unwrap();
     assert_eq!(item.status, Status::Failed, "{item:?}");
     assert_eq!(
         item.attempts, 1,
@@ -328,11 +328,7 @@ async fn refusals_of_a_connection_in_a_state_get_their_code_and_what_to_do() {
             ..Options::default()
         },
     );
-    let actions: Vec<(&str, Action)> = plan
-        .changes
-        .iter()
-        .map(|c| (c.name.as_str(), c.action))
-        .collect();
+    let actions: Vec<(&str, Action)> = plan.changes.iter().map(|c| (&*c.name, c.action)).collect();
     assert_eq!(
         actions,
         [
