@@ -243,7 +243,10 @@ impl Applied {
 
 /// Goal 4: 10,000 creates in one sandbox, CPU per connection.
 fn apply_cpu(bin: &Path, dir: &Path) -> Result<Goal> {
-    let emulator = Emulator::start(bin, &[])?;
+    /// Runs, each against a fresh emulator; the row shows the median run.
+    /// One run's CPU time swings by a fifth on this machine, with the
+    /// emulator and other work sharing the two cores.
+    const RUNS: usize = 3;
     let spec = Spec {
         accounts: 10_000,
         sandboxes: 1,
@@ -251,22 +254,34 @@ fn apply_cpu(bin: &Path, dir: &Path) -> Result<Goal> {
         key_files: false,
     };
     let manifest = write_manifest(dir, "apply-10000", &spec)?;
-    let a = apply(bin, dir, &manifest, 64, &emulator)?;
-    drop(emulator);
+    let mut runs = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let emulator = Emulator::start(bin, &[])?;
+        runs.push(apply(bin, dir, &manifest, 64, &emulator)?);
+    }
+    runs.sort_by(|a, b| a.cpu_per_created().total_cmp(&b.cpu_per_created()));
+    let all: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{:.0}", r.cpu_per_created()))
+        .collect();
+    let a = &runs[RUNS / 2];
     let cpu = a.cpu_per_created();
+    let peak = runs.iter().map(Applied::max_rss_mb).fold(0.0, f64::max);
     Ok(Goal {
         scenario: "apply, 10,000 creates (one sandbox)".to_owned(),
         measured: format!(
-            "{:.0} µs CPU per connection, {}, created {}",
+            "{:.0} µs CPU per connection (median of {RUNS} runs: {} µs), {}, highest peak {peak:.1} MB, created {}",
             cpu,
+            all.join(", "),
             time_and_memory(&a.m),
             table::group(a.created)
         ),
         goal: "≤ 30 µs, ≤ 40 MB",
-        met: a.m.code == 0
-            && a.created == spec.connections() as u64
+        met: runs
+            .iter()
+            .all(|r| r.m.code == 0 && r.created == spec.connections() as u64)
             && cpu <= 30.0
-            && a.max_rss_mb() <= 40.0,
+            && peak <= 40.0,
     })
 }
 

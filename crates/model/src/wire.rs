@@ -228,11 +228,26 @@ fn plain_from_auth<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PlainParts,
         .unwrap_or_default())
 }
 
-/// The answer to `GET /connections` and `GET /connections/{id}`.
+/// A listed connection read for its id, name and spec alone (the wait for
+/// new connections to show in listings): the rest of each item is skipped,
+/// not decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedId {
+    /// The connection id.
+    pub id: String,
+    /// The connection's name.
+    pub name: String,
+    /// The connection spec.
+    pub connection_spec: SpecRef,
+}
+
+/// The answer to `GET /connections` and `GET /connections/{id}`, its items
+/// read as `T` ([`Connection`], or [`ListedId`] when only ids matter).
 #[derive(Debug, Clone, Deserialize)]
-pub struct ConnectionList {
+pub struct ConnectionList<T = Connection> {
     /// One page of connections; required (an answer without it is not a list).
-    pub items: Vec<Connection>,
+    pub items: Vec<T>,
     /// Paging links, when more pages follow.
     #[serde(default, rename = "_links")]
     pub links: Option<Links>,

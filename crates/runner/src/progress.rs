@@ -136,16 +136,19 @@ impl Progress {
             Status::Failed => self.failed += 1,
             Status::Unchanged | Status::Skipped => {}
         }
-        let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
-        let msg = format!(
-            "created {} updated {} deleted {} failed {}, {rate:.1}/s",
-            self.created, self.updated, self.deleted, self.failed
-        );
+        // The message is made only when it is shown (a run may record 100,000 items).
+        let msg = || {
+            let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+            format!(
+                "created {} updated {} deleted {} failed {}, {rate:.1}/s",
+                self.created, self.updated, self.deleted, self.failed
+            )
+        };
         match self.mode {
             ProgressMode::Bar => {
                 if let Some(bars) = &self.bars {
                     bars.overall.set_position(self.done);
-                    bars.overall.set_message(msg);
+                    bars.overall.set_message(msg());
                     if let Some((_, bar)) = bars.sandboxes.iter().find(|(s, _)| s == sandbox) {
                         bar.inc(1);
                     }
@@ -153,6 +156,7 @@ impl Progress {
             }
             ProgressMode::Log => {
                 if self.last_log.elapsed() >= LOG_EVERY {
+                    let msg = msg();
                     self.last_log = Instant::now();
                     tracing::info!("progress: {}/{} done, {msg}", self.done, self.total);
                 }

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use atsprov_model::manifest::Auth;
 use atsprov_model::wire::{
-    Connection, ConnectionList, NewConnection, PatchOp, TestResult, Written,
+    Connection, ConnectionList, ListedId, NewConnection, PatchOp, TestResult, Written,
 };
 use reqwest::Method;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -171,11 +171,12 @@ impl Client {
     /// ids go into the URL: keep the list short (100 ids are about 4 KB).
     /// Listings may lag writes, unlike [`get_connection`](Self::get_connection):
     /// this is how a caller learns whether a new connection shows in them yet.
+    /// Each item is read for its id, name and spec only.
     pub async fn list_connections_by_ids(
         &self,
         sandbox: &str,
         ids: &[&str],
-    ) -> Result<Vec<Connection>, Error> {
+    ) -> Result<Vec<ListedId>, Error> {
         self.inner.list(sandbox, Only::Ids(ids)).await
     }
 

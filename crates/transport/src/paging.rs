@@ -4,7 +4,10 @@
 
 use std::collections::HashSet;
 
-use atsprov_model::wire::{ATS_CONNECTION_SPEC_ID, Connection, ConnectionList, MAX_PAGE_SIZE};
+use atsprov_model::wire::{
+    ATS_CONNECTION_SPEC_ID, Connection, ConnectionList, ListedId, MAX_PAGE_SIZE,
+};
+use serde::de::DeserializeOwned;
 use tracing::debug;
 use url::Url;
 
@@ -28,22 +31,53 @@ pub(crate) enum Only<'a> {
 
 impl Only<'_> {
     /// Whether `connection` is one asked for (the server's filter is checked again here).
-    fn wants(&self, connection: &Connection) -> bool {
+    fn wants(&self, connection: &impl Listed) -> bool {
         match self {
             Only::All => true,
-            Only::Named(name) => connection.name == *name,
-            Only::Ids(ids) => ids.contains(&connection.id.as_str()),
+            Only::Named(name) => connection.name() == *name,
+            Only::Ids(ids) => ids.contains(&connection.id()),
         }
+    }
+}
+
+/// What paging needs of a listed item, whichever way it is read.
+pub(crate) trait Listed: DeserializeOwned {
+    fn id(&self) -> &str;
+    fn name(&self) -> &str;
+    fn spec_id(&self) -> &str;
+}
+
+impl Listed for Connection {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn spec_id(&self) -> &str {
+        &self.connection_spec.id
+    }
+}
+
+impl Listed for ListedId {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn spec_id(&self) -> &str {
+        &self.connection_spec.id
     }
 }
 
 impl Inner {
     /// The ATS connections of `sandbox` that `only` asks for, all pages.
-    pub(crate) async fn list(
+    pub(crate) async fn list<T: Listed>(
         &self,
         sandbox: &str,
         only: Only<'_>,
-    ) -> Result<Vec<Connection>, Error> {
+    ) -> Result<Vec<T>, Error> {
         if matches!(only, Only::Ids(ids) if ids.is_empty()) {
             return Ok(Vec::new());
         }
@@ -86,7 +120,7 @@ impl Inner {
         loop {
             let call = Call::get(operation.clone(), sandbox, url.clone());
             pages += 1;
-            let page: ConnectionList = self.json(&call).await?;
+            let page: ConnectionList<T> = self.json(&call).await?;
             debug!(
                 sandbox,
                 items = page.items.len(),
@@ -100,7 +134,7 @@ impl Inner {
             items.extend(
                 page.items
                     .into_iter()
-                    .filter(|c| seen_ids.insert(c.id.clone())),
+                    .filter(|c| seen_ids.insert(c.id().to_owned())),
             );
             if items.len() > limits.max_items {
                 return Err(call.error(
@@ -146,7 +180,7 @@ impl Inner {
                 ));
             }
         }
-        items.retain(|c| c.connection_spec.id == ATS_CONNECTION_SPEC_ID && only.wants(c));
+        items.retain(|c| c.spec_id() == ATS_CONNECTION_SPEC_ID && only.wants(c));
         Ok(items)
     }
 }

@@ -228,16 +228,9 @@ pub(super) fn account_piece(
     let mut accounts = Vec::with_capacity(tables.len());
     for table in tables.iter() {
         let child = format!("accounts[{}]", first_index + accounts.len());
-        let start = convert.start(table.span());
-        convert.spans.insert(
-            child.as_str().into(),
-            Spans {
-                key: start,
-                value: start,
-                datetime: false,
-            },
-        );
+        let spans = convert.element_spans(table.span());
         accounts.push(Value::from(convert.table(table, &child, 2)));
+        convert.record(child, spans);
     }
     *spans = convert.spans;
     convert.too_deep.is_none().then_some(accounts)
@@ -363,19 +356,27 @@ impl Convert {
         span.and_then(|s| u32::try_from(s.start + self.offset).ok())
     }
 
-    /// The path of element `i` of the array at `path`, its position recorded.
-    fn element(&mut self, path: &str, i: usize, span: Option<Range<usize>>) -> String {
-        let child = format!("{path}[{i}]");
+    /// Records the spans of `path` (a date-time mark already made stays).
+    /// Called after its value is converted, so the path's own allocation
+    /// becomes the key.
+    fn record(&mut self, path: String, spans: Spans) {
+        self.spans
+            .entry(path.into_boxed_str())
+            .and_modify(|s| {
+                s.key = spans.key;
+                s.value = spans.value;
+            })
+            .or_insert(spans);
+    }
+
+    /// The spans of an array element: it starts where its value does.
+    fn element_spans(&self, span: Option<Range<usize>>) -> Spans {
         let start = self.start(span);
-        self.spans.insert(
-            child.as_str().into(),
-            Spans {
-                key: start,
-                value: start,
-                datetime: false,
-            },
-        );
-        child
+        Spans {
+            key: start,
+            value: start,
+            datetime: false,
+        }
     }
 
     /// Whether a table or array at `depth` may be entered; records the first that may not.
@@ -394,22 +395,21 @@ impl Convert {
         for (key, item) in table.iter() {
             let child = join(path, key);
             let key_span = self.shift(table.get_key_value(key).and_then(|(k, _)| k.span()));
-            self.spans.insert(
-                child.as_str().into(),
-                Spans {
-                    key: key_span.as_ref().and_then(|s| u32::try_from(s.start).ok()),
-                    value: self.start(item.span()),
-                    datetime: false,
-                },
-            );
+            let spans = Spans {
+                key: key_span.as_ref().and_then(|s| u32::try_from(s.start).ok()),
+                value: self.start(item.span()),
+                datetime: false,
+            };
             if depth + 1 > MAX_NESTING && self.too_deep.is_none() {
                 // An implicit table (`[a.b.c]` makes `a` and `b`) has no span of its own.
                 self.too_deep = Some(self.shift(item.span()).or(key_span));
+                self.record(child, spans);
                 continue;
             }
             if let Some(value) = self.item(item, &child, depth + 1) {
                 dict.insert(key.to_owned(), value);
             }
+            self.record(child, spans);
         }
         dict
     }
@@ -430,8 +430,10 @@ impl Convert {
                 }
                 let mut values = Vec::with_capacity(array.len());
                 for (i, table) in array.iter().enumerate() {
-                    let child = self.element(path, i, table.span());
+                    let child = format!("{path}[{i}]");
+                    let spans = self.element_spans(table.span());
                     values.push(Value::from(self.table(table, &child, depth + 1)));
+                    self.record(child, spans);
                 }
                 Some(Value::from(values))
             }
@@ -455,8 +457,10 @@ impl Convert {
                 }
                 let mut values = Vec::with_capacity(array.len());
                 for (i, element) in array.iter().enumerate() {
-                    let child = self.element(path, i, element.span());
+                    let child = format!("{path}[{i}]");
+                    let spans = self.element_spans(element.span());
                     values.push(self.value(element, &child, depth + 1));
+                    self.record(child, spans);
                 }
                 Value::from(values)
             }
