@@ -297,12 +297,19 @@ impl ConnectionString {
     /// then `EndpointSuffix=…` when not the default and `TableEndpoint=…` when given.
     /// Canonical, so that the same credentials always give the same fingerprint.
     pub fn to_secret(&self) -> Secret {
-        let mut text = format!(
-            "DefaultEndpointsProtocol={};AccountName={};AccountKey={}",
-            self.protocol,
-            self.account_name,
-            self.account_key.expose()
-        );
+        let key = self.account_key.expose();
+        let mut text =
+            String::with_capacity(96 + self.protocol.len() + self.account_name.len() + key.len());
+        for part in [
+            "DefaultEndpointsProtocol=",
+            &*self.protocol,
+            ";AccountName=",
+            &self.account_name,
+            ";AccountKey=",
+            key,
+        ] {
+            text.push_str(part);
+        }
         if let Some(suffix) = &self.endpoint_suffix {
             text.push_str(";EndpointSuffix=");
             text.push_str(suffix);

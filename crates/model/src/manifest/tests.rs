@@ -539,3 +539,16 @@ fn accounts_checked_in_pieces_load_as_the_whole_file_does() {
     }
     assert!(in_pieces >= 20, "only {in_pieces} manifests were in pieces");
 }
+
+/// Key paths are built without `format!`, and read the same.
+#[test]
+fn key_paths_read_as_written() {
+    assert_eq!(source::join("", "owner"), "owner");
+    assert_eq!(source::join("accounts[3]", "name"), "accounts[3].name");
+    assert_eq!(source::index("accounts", 0), "accounts[0]");
+    assert_eq!(source::index("a.b", 1_234_567), "a.b[1234567]");
+    assert_eq!(
+        source::index("x", usize::MAX),
+        format!("x[{}]", usize::MAX)
+    );
+}

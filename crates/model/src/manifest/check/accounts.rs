@@ -103,7 +103,7 @@ impl Checker<'_> {
                 super::retag(&mut item, tag);
                 let start = self
                     .piece_spans
-                    .get(format!("accounts[{index}]").as_str())
+                    .get(source::index("accounts", index).as_str())
                     .and_then(|s| s.value);
                 starts.push(start);
                 let first_at = |checker: &Self, first: usize| checker.file.location(starts[first]);
@@ -127,7 +127,7 @@ impl Checker<'_> {
         declared: &mut Declared,
         first_at: impl Fn(&Self, usize) -> Location,
     ) -> Option<Account> {
-        let path = format!("accounts[{i}]");
+        let path = source::index("accounts", i);
         let Some(account) = self.account(&path, item, defaults) else {
             declared.ok = false;
             return None;

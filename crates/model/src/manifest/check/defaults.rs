@@ -3,6 +3,7 @@
 use figment::value::{Num, Value};
 
 use super::Checker;
+use crate::manifest::source;
 use crate::manifest::{DEFAULT_SANDBOXES, MAX_CONCURRENCY, MAX_MAX_DELETES};
 
 const DEFAULTS_KEYS: [&str; 4] = ["sandboxes", "description", "concurrency", "max_deletes"];
@@ -33,7 +34,7 @@ impl Checker<'_> {
         }
         let mut ok = true;
         for (i, name) in names.iter().enumerate() {
-            let element_path = format!("{path}[{i}]");
+            let element_path = source::index(path, i);
             let element = &items[i];
             if name.is_empty()
                 || !name

@@ -3,6 +3,7 @@
 use figment::value::{Num, Value};
 
 use super::Checker;
+use crate::manifest::source;
 use crate::url_policy::{self, UrlRefusal};
 
 /// What kind of value a manifest holds at some key.
@@ -103,7 +104,7 @@ impl Checker<'_> {
         let mut out = Vec::with_capacity(items.len());
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
-            match self.string(&format!("{path}[{i}]"), item) {
+            match self.string(&source::index(path, i), item) {
                 Some(s) => out.push(s.to_owned()),
                 None => ok = false,
             }
