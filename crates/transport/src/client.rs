@@ -381,14 +381,12 @@ impl Inner {
 
     /// The request-path form of `call`, with the token and identity headers.
     fn exchange<'a>(&self, call: &Call<'a>, token: &'a Token) -> Result<Exchange<'a>, Error> {
-        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.value.expose()))
-            .map_err(|_| {
-                call.error(
-                    ErrorKind::Unauthorized,
-                    "the access token contains characters that cannot be sent in a header",
-                )
-            })?;
-        bearer.set_sensitive(true);
+        let bearer = token.bearer.clone().ok_or_else(|| {
+            call.error(
+                ErrorKind::Unauthorized,
+                "the access token contains characters that cannot be sent in a header",
+            )
+        })?;
         let sandbox = HeaderValue::from_str(call.sandbox).map_err(|_| {
             call.error(
                 ErrorKind::BadRequest,

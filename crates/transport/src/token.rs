@@ -33,6 +33,9 @@ pub(crate) fn clamp_lifetime(expires_in: i64) -> Duration {
 /// A token and when to stop using it.
 pub(crate) struct Token {
     pub(crate) value: Secret,
+    /// `Bearer {value}`, made once (marked sensitive, so never printed);
+    /// `None` when the token holds characters a header cannot carry.
+    pub(crate) bearer: Option<HeaderValue>,
     /// When to renew: the expiry minus a margin. `None` for a ready token,
     /// which cannot be renewed.
     renew_at: Option<Instant>,
@@ -88,8 +91,15 @@ impl TokenCache {
                 now + l.saturating_sub(renewal_margin(l))
             }
         });
+        let bearer = HeaderValue::from_str(&format!("Bearer {}", value.expose()))
+            .ok()
+            .map(|mut bearer| {
+                bearer.set_sensitive(true);
+                bearer
+            });
         let token = Arc::new(Token {
             value,
+            bearer,
             renew_at,
             generation: self.generations.fetch_add(1, Ordering::Relaxed) + 1,
         });

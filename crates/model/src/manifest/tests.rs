@@ -547,8 +547,5 @@ fn key_paths_read_as_written() {
     assert_eq!(source::join("accounts[3]", "name"), "accounts[3].name");
     assert_eq!(source::index("accounts", 0), "accounts[0]");
     assert_eq!(source::index("a.b", 1_234_567), "a.b[1234567]");
-    assert_eq!(
-        source::index("x", usize::MAX),
-        format!("x[{}]", usize::MAX)
-    );
+    assert_eq!(source::index("x", usize::MAX), format!("x[{}]", usize::MAX));
 }
