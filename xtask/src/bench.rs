@@ -323,10 +323,18 @@ fn apply_latency(bin: &Path, dir: &Path) -> Result<Goal> {
     // How full the 64 slots were during the writes: the calls' own time
     // over slots × the phase. What is left to 100% is the client's.
     let occupancy = 100.0 * a.busy_ms as f64 / (SLOTS as f64 * a.write_ms.max(1) as f64);
+    // A build from before the report had `timings` has no write phase to show.
+    let writes = if a.write_ms == 0 {
+        "write phase not in the report".to_owned()
+    } else {
+        format!(
+            "write phase {write_percent:.0}% ({write_secs:.2} s, slots {occupancy:.0}% busy)"
+        )
+    };
     Ok(Goal {
         scenario: "3,000 creates, --latency-ms 50, concurrency 64".to_owned(),
         measured: format!(
-            "{percent:.0}% of ideal whole run ({rate:.0}/s of {ideal:.0}/s, {elapsed:.2} s; at most {ceiling:.1}% with {rounds} round trips), write phase {write_percent:.0}% ({write_secs:.2} s, slots {occupancy:.0}% busy), created {}, failed {}",
+            "{percent:.0}% of ideal whole run ({rate:.0}/s of {ideal:.0}/s, {elapsed:.2} s; at most {ceiling:.1}% with {rounds} round trips), {writes}, created {}, failed {}",
             table::group(a.created),
             a.failed
         ),
