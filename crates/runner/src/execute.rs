@@ -301,9 +301,11 @@ async fn worker(ctx: &Ctx<'_>, slot: usize, tx: mpsc::UnboundedSender<ReportItem
         let mut rounds = 0;
         // Every HTTP attempt of the item counts: retries, re-reads and
         // the look after an ambiguous create included.
+        // Boxed: the call's future is several kilobytes, and built in place
+        // once it is not moved from frame to frame on every item.
         let (outcome, attempts) = counting_attempts(async {
             tokio::select! {
-                outcome = run_one(ctx, change, &mut rounds) => outcome,
+                outcome = Box::pin(run_one(ctx, change, &mut rounds)) => outcome,
                 () = ctx.interrupt.wait_for(2) => {
                     ctx.aborted.store(true, Ordering::SeqCst);
                     Err(ItemError::new(
