@@ -327,9 +327,7 @@ fn apply_latency(bin: &Path, dir: &Path) -> Result<Goal> {
     let writes = if a.write_ms == 0 {
         "write phase not in the report".to_owned()
     } else {
-        format!(
-            "write phase {write_percent:.0}% ({write_secs:.2} s, slots {occupancy:.0}% busy)"
-        )
+        format!("write phase {write_percent:.0}% ({write_secs:.2} s, slots {occupancy:.0}% busy)")
     };
     Ok(Goal {
         scenario: "3,000 creates, --latency-ms 50, concurrency 64".to_owned(),

@@ -137,7 +137,10 @@ pub(crate) async fn list(
     let sandbox = store.sandbox(&caller.org, &caller.sandbox);
     if query.count {
         let count = query.count_in(sandbox, now);
-        return Ok(error::json(StatusCode::OK, &json!({ "count": count })));
+        let mut response = error::json(StatusCode::OK, &json!({ "count": count }));
+        let by_id = query.by_id();
+        stats::mark(&mut response, |m: &mut Marks| m.listed_by_id = by_id);
+        return Ok(response);
     }
     let (page, more) = query.page(sandbox, now);
     let sandbox_id = sandbox.map(|s| s.id.clone());

@@ -328,9 +328,26 @@ impl ListQuery {
 
     /// Connections listed at `now` that match the filters.
     pub(crate) fn count_in(&self, sandbox: Option<&Sandbox>, now: Instant) -> usize {
-        sandbox.map_or(0, |s| {
-            s.items.values().filter(|c| self.shows(c, now)).count()
-        })
+        let Some(sandbox) = sandbox else {
+            return 0;
+        };
+        match self.id_list() {
+            // By id: look each distinct id up (an id named twice is one connection).
+            Some(ids) => {
+                let distinct: std::collections::BTreeSet<&str> =
+                    ids.iter().map(String::as_str).collect();
+                distinct
+                    .into_iter()
+                    .filter_map(|id| sandbox.get(id))
+                    .filter(|c| self.shows(c, now))
+                    .count()
+            }
+            None => sandbox
+                .items
+                .values()
+                .filter(|c| self.shows(c, now))
+                .count(),
+        }
     }
 
     /// One page of the connections listed at `now`, and whether more follow.

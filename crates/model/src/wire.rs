@@ -253,6 +253,13 @@ pub struct ConnectionList<T = Connection> {
     pub links: Option<Links>,
 }
 
+/// The answer to `GET /connections?count=true`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct CountAnswer {
+    /// How many connections match the filters.
+    pub count: u64,
+}
+
 /// `_links` of a list answer.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Links {

@@ -6,9 +6,10 @@
 //! current. A plan is made from listings only, so without this wait two
 //! applies run back to back could leave two connections of one name.
 //!
-//! The wait asks only for the connections it waits for: listings filtered by
-//! id (`property=id==a,b,…`, [`BATCH`] ids each, so a URL stays about 4 KB),
-//! sent concurrently, each round asking again only for the ids not seen yet.
+//! The wait asks only about the connections it waits for, and only how many
+//! show: listings filtered by id and counted (`property=id==a,b,…` with
+//! `count=true`, [`BATCH`] ids each, so a URL stays about 4 KB), sent
+//! concurrently; each round asks again about the batches not all shown yet.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -35,12 +36,22 @@ pub(crate) async fn settle(
     patience: Duration,
     concurrency: usize,
 ) -> usize {
-    let mut waiting: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut created: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for item in items.iter().filter(|i| i.status == Status::Created) {
         if let Some(id) = item.connection_id.as_deref() {
-            waiting.entry(&item.sandbox).or_default().insert(id);
+            created.entry(&item.sandbox).or_default().push(id);
         }
     }
+    let mut waiting: Vec<Batch<'_>> = created
+        .iter()
+        .flat_map(|(sandbox, ids)| {
+            ids.chunks(BATCH).map(|ids| Batch {
+                sandbox,
+                ids,
+                shown: 0,
+            })
+        })
+        .collect();
     let deadline = Instant::now() + patience;
     let mut given_up = 0;
     let mut pause = FIRST_PAUSE;
@@ -51,15 +62,15 @@ pub(crate) async fn settle(
             break;
         }
         tracing::debug!(
-            unseen = waiting.values().map(BTreeSet::len).sum::<usize>(),
-            sandboxes = waiting.len(),
+            unseen = unseen(&waiting),
+            batches = waiting.len(),
             "waiting for new connections to show in listings"
         );
         let jittered = pause.mul_f64(0.5 + fastrand::f64() / 2.0);
         tokio::time::sleep(jittered.min(left)).await;
         pause = (pause * 2).min(MAX_PAUSE);
     }
-    let unseen = given_up + waiting.values().map(BTreeSet::len).sum::<usize>();
+    let unseen = given_up + unseen(&waiting);
     if unseen > 0 {
         tracing::warn!(
             "{unseen} connection(s) made by this run do not show in listings yet (the API's listings lag its writes); wait a little before the next `plan` or `apply`, or it may create them again (the one after removes such duplicates as `dedupe` rows)"
@@ -68,51 +79,59 @@ pub(crate) async fn settle(
     unseen
 }
 
-/// One round: every id still waited for, asked for in listings of [`BATCH`]
-/// ids, at most `concurrency` at once; what shows is no longer waited for.
-/// A sandbox whose listing fails is waited for no more: returns how many of
-/// its ids were still unseen. Only the pages in flight are held, never a
-/// sandbox's whole listing.
-async fn round<'a>(
-    client: &Client,
-    waiting: &mut BTreeMap<&'a str, BTreeSet<&'a str>>,
-    concurrency: usize,
-) -> usize {
-    let batches: Vec<(&str, Vec<&str>)> = waiting
+/// Up to [`BATCH`] new connections of one sandbox, and how many of them
+/// the last count found in listings.
+struct Batch<'a> {
+    sandbox: &'a str,
+    ids: &'a [&'a str],
+    shown: usize,
+}
+
+/// The connections of `batches` not shown yet.
+fn unseen(batches: &[Batch<'_>]) -> usize {
+    batches
         .iter()
-        .flat_map(|(sandbox, ids)| {
-            let ids: Vec<&str> = ids.iter().copied().collect();
-            ids.chunks(BATCH)
-                .map(|chunk| (*sandbox, chunk.to_vec()))
-                .collect::<Vec<_>>()
+        .map(|b| b.ids.len().saturating_sub(b.shown))
+        .sum()
+}
+
+/// One round: every batch still waited for is counted, at most
+/// `concurrency` at once; a batch all shown is waited for no more. A
+/// sandbox whose count fails is waited for no more: returns how many of its
+/// connections were still unseen.
+async fn round(client: &Client, waiting: &mut Vec<Batch<'_>>, concurrency: usize) -> usize {
+    let counts: Vec<(usize, Result<usize, _>)> = futures::stream::iter(waiting.iter().enumerate())
+        .map(|(i, batch)| async move {
+            (
+                i,
+                client
+                    .count_connections_by_ids(batch.sandbox, batch.ids)
+                    .await,
+            )
         })
-        .collect();
-    let mut listings = futures::stream::iter(&batches)
-        .map(|(sandbox, ids)| async move {
-            (*sandbox, client.list_connections_by_ids(sandbox, ids).await)
-        })
-        .buffer_unordered(concurrency.max(1));
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
     let mut failed: BTreeSet<&str> = BTreeSet::new();
-    while let Some((sandbox, listed)) = listings.next().await {
-        match listed {
-            Ok(live) => {
-                if let Some(ids) = waiting.get_mut(sandbox) {
-                    for c in &live {
-                        ids.remove(c.id.as_str());
-                    }
-                }
-            }
+    for (i, counted) in counts {
+        let batch = &mut waiting[i];
+        match counted {
+            Ok(shown) => batch.shown = shown,
             Err(err) => {
-                if failed.insert(sandbox) {
-                    tracing::debug!(sandbox, "could not list to see the new connections: {err}");
+                if failed.insert(batch.sandbox) {
+                    tracing::debug!(
+                        sandbox = batch.sandbox,
+                        "could not list to see the new connections: {err}"
+                    );
                 }
             }
         }
     }
-    let mut given_up = 0;
-    for sandbox in failed {
-        given_up += waiting.remove(sandbox).map_or(0, |ids| ids.len());
-    }
-    waiting.retain(|_, ids| !ids.is_empty());
+    let given_up = waiting
+        .iter()
+        .filter(|b| failed.contains(b.sandbox))
+        .map(|b| b.ids.len().saturating_sub(b.shown))
+        .sum();
+    waiting.retain(|b| !failed.contains(b.sandbox) && b.shown < b.ids.len());
     given_up
 }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use atsprov_model::wire::{
-    ATS_CONNECTION_SPEC_ID, Connection, ConnectionList, ListedId, MAX_PAGE_SIZE,
+    ATS_CONNECTION_SPEC_ID, Connection, ConnectionList, CountAnswer, ListedId, MAX_PAGE_SIZE,
 };
 use serde::de::DeserializeOwned;
 use tracing::debug;
@@ -182,6 +182,46 @@ impl Inner {
         }
         items.retain(|c| c.spec_id() == ATS_CONNECTION_SPEC_ID && only.wants(c));
         Ok(items)
+    }
+}
+
+impl Inner {
+    /// How many of the ATS connections with these ids show in listings: the
+    /// listing filtered by id, counted (`count=true`), so no item is sent.
+    /// An id the filter cannot carry, or a count larger than the ids asked
+    /// for (a server that did not apply the filter), makes it a listing,
+    /// matched here.
+    pub(crate) async fn count_by_ids(&self, sandbox: &str, ids: &[&str]) -> Result<usize, Error> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        if ids.iter().all(|id| filterable(id)) {
+            let mut url = self.url(&["connections"]);
+            url.query_pairs_mut()
+                .append_pair(
+                    "property",
+                    &format!("connectionSpec.id=={ATS_CONNECTION_SPEC_ID}"),
+                )
+                .append_pair("property", &format!("id=={}", ids.join(",")))
+                .append_pair("count", "true");
+            let call = Call::get(
+                format!("count {} connection(s) by id", ids.len()),
+                sandbox,
+                url,
+            );
+            let answer: CountAnswer = self.json(&call).await?;
+            match usize::try_from(answer.count) {
+                Ok(count) if count <= ids.len() => return Ok(count),
+                _ => debug!(
+                    sandbox,
+                    count = answer.count,
+                    asked = ids.len(),
+                    "the count is larger than the ids asked for; listing them instead"
+                ),
+            }
+        }
+        let listed: Vec<ListedId> = self.list(sandbox, Only::Ids(ids)).await?;
+        Ok(listed.len())
     }
 }
 

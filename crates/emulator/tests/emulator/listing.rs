@@ -172,6 +172,19 @@ async fn pages_follow_next_links_and_keep_filters() {
         seen,
         ["item-00", "item-01", "item-04", "item-07", "item-09"]
     );
+    // Counted, the same list is the same five (the id named twice once).
+    assert_eq!(
+        list(&env, &format!("?count=true&property=id=={asked},unknown")).await,
+        (200, json!({"count": 5}))
+    );
+    assert_eq!(
+        list(
+            &env,
+            &format!("?count=true&property=id=={asked}&property=name==item-01")
+        )
+        .await,
+        (200, json!({"count": 1}))
+    );
     // Default page size, then an explicit limit and a filter kept across pages.
     let (_, body) = list(&env, "").await;
     assert_eq!(body["items"].as_array().unwrap().len(), 3);

@@ -332,6 +332,16 @@ async fn listings_lag_new_connections_but_reads_by_id_do_not() {
         .await
         .unwrap();
     assert_eq!(parts(res).await.1["items"], json!([]));
+    // So does a count by id.
+    let res = env
+        .req(
+            Method::GET,
+            &format!("/connections?property=id=={id},other&count=true"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts(res).await.1, json!({"count": 0}));
     // By id it is there at once, and writable.
     assert_eq!(env.get(&id).await["name"], "late");
     let res = env

@@ -619,6 +619,67 @@ async fn listing_by_ids_filters_on_the_server_follows_pages_and_checks_again() {
     assert_eq!(requests_to(&server, BASE).await, 2);
 }
 
+/// The wait after the writes counts by id: `count=true` with the id filter,
+/// no items sent; a count above the ids asked for (a server that ignored
+/// the filter) is not believed: the ids are listed instead.
+#[tokio::test]
+async fn counting_by_ids_asks_the_server_and_does_not_believe_a_count_too_large() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{BASE}/connections")))
+        .and(query_param("property", "id==c1,c2,c3"))
+        .and(query_param("count", "true"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 2})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{BASE}/connections")))
+        .and(query_param("property", "id==c4,c5"))
+        .and(query_param("count", "true"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 40})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{BASE}/connections")))
+        .and(query_param("property", "id==c4,c5"))
+        .and(query_param_is_missing("count"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c5", "e")]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server, ready_token());
+    assert_eq!(
+        client
+            .count_connections_by_ids("prod", &["c1", "c2", "c3"])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        client
+            .count_connections_by_ids("prod", &["c4", "c5"])
+            .await
+            .unwrap(),
+        1
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert!(
+        requests
+            .iter()
+            .all(|r| !r.url.query_pairs().any(|(k, _)| k == "limit")
+                || !r.url.query_pairs().any(|(k, _)| k == "count")),
+        "`count` and `limit` together are refused by the API"
+    );
+    // Nothing asked for, nothing sent.
+    assert_eq!(
+        client.count_connections_by_ids("prod", &[]).await.unwrap(),
+        0
+    );
+    assert_eq!(requests_to(&server, BASE).await, 3);
+}
+
 #[tokio::test]
 async fn both_error_shapes_are_parsed() {
     let server = MockServer::start().await;
