@@ -195,7 +195,7 @@
 //! deletes carried out (answered or dropped); `rate_limited` the 429s; `injected_failures`
 //! the 503s of the fail rate; `overloaded` the `1102-500`s of [`Config::overload_500`];
 //! `dropped` the answers withheld by the ambiguous rate (their status is `dropped`);
-//! `lists_by_id` the listing pages answered for a filter by id (`property=id==a,b,…`);
+//! `lists_by_id` the listing pages and counts answered for a filter by id (`property=id==a,b,…`);
 //! `tokens_live` the tokens stored now; `connections` the connections stored now, over all
 //! sandboxes (those of `/_emulator/connections` included).
 
