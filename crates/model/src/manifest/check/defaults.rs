@@ -34,7 +34,7 @@ impl Checker<'_> {
         }
         let mut ok = true;
         for (i, name) in names.iter().enumerate() {
-            let element_path = source::index(path, i);
+            let element_path = || source::index(path, i);
             let element = &items[i];
             if name.is_empty()
                 || !name
@@ -42,7 +42,7 @@ impl Checker<'_> {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             {
                 self.error_hint(
-                    &element_path,
+                    &element_path(),
                     element,
                     format!("invalid sandbox name `{}`", name.escape_debug()),
                     "sandbox names are lowercase letters, digits and `-`",
@@ -50,7 +50,7 @@ impl Checker<'_> {
                 ok = false;
             } else if names[..i].contains(name) {
                 self.error(
-                    &element_path,
+                    &element_path(),
                     element,
                     format!("sandbox `{name}` is listed twice"),
                 );
