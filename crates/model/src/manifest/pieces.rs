@@ -156,17 +156,10 @@ mod tests {
     /// the data and every span are those of the whole-file parse.
     #[test]
     fn pieces_give_the_data_and_spans_of_the_whole_file() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/manifests");
-        let mut texts = Vec::new();
-        for dir in ["good", "bad"] {
-            let mut paths: Vec<_> = std::fs::read_dir(root.join(dir))
-                .expect("corpus")
-                .map(|e| e.expect("entry").path())
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                .collect();
-            paths.sort();
-            texts.extend(paths.iter().filter_map(|p| std::fs::read_to_string(p).ok()));
-        }
+        let mut texts: Vec<String> = super::super::tests::corpus()
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect();
         let mut generated = String::from("[platform]\norg_id = \"X@AdobeOrg\"\n");
         for i in 0..50 {
             generated.push_str(&format!(

@@ -458,6 +458,22 @@ fn every_url_key_follows_the_one_url_policy() {
     }
 }
 
+/// The manifests of the test corpus (`tests/manifests/{good,bad}/*.toml`), sorted.
+pub(super) fn corpus() -> Vec<PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/manifests");
+    let mut paths = Vec::new();
+    for dir in ["good", "bad"] {
+        let mut found: Vec<_> = std::fs::read_dir(root.join(dir))
+            .expect("corpus")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        found.sort();
+        paths.extend(found);
+    }
+    paths
+}
+
 /// Loads `path` with its accounts forced through the whole-file parse.
 fn load_whole(path: &std::path::Path, env: &Environment) -> Result<Manifest, Diagnostics> {
     let text = source::read(path).map_err(|d| Diagnostics { items: vec![*d] })?;
@@ -488,17 +504,7 @@ fn outcome(result: &Result<Manifest, Diagnostics>) -> String {
 /// error in later accounts.
 #[test]
 fn accounts_checked_in_pieces_load_as_the_whole_file_does() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/manifests");
-    let mut paths = Vec::new();
-    for dir in ["good", "bad"] {
-        let mut found: Vec<_> = std::fs::read_dir(root.join(dir))
-            .expect("corpus")
-            .map(|e| e.expect("entry").path())
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .collect();
-        found.sort();
-        paths.extend(found);
-    }
+    let mut paths = corpus();
     let head = "[platform]\norg_id = \"0123456789ABCDEF01234567@AdobeOrg\"\napi_key = \"k\"\n[auth]\nclient_secret = { env = \"TEST_CLIENT_SECRET\" }\n[defaults]\nsandboxes = [\"prod\"]\n";
     let account = |i: usize| {
         format!(
