@@ -10,6 +10,7 @@ use atsprov_model::manifest::Auth;
 use atsprov_model::wire::{
     Connection, ConnectionList, ListedId, NewConnection, PatchOp, TestResult, Written,
 };
+use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
@@ -60,7 +61,7 @@ pub(crate) struct Call<'a> {
     pub(crate) sandbox: &'a str,
     pub(crate) method: Method,
     pub(crate) url: Url,
-    pub(crate) body: Option<Vec<u8>>,
+    pub(crate) body: Option<Bytes>,
     pub(crate) if_match: Option<HeaderValue>,
     /// Secrets in the body, blanked out of anything the server echoes.
     pub(crate) secrets: Vec<&'a str>,
@@ -228,7 +229,7 @@ impl Client {
             sandbox,
             method: Method::POST,
             url: self.inner.url(&["connections"]),
-            body: Some(bytes),
+            body: Some(bytes.into()),
             if_match: None,
             secrets: connection_string_secrets(body.auth.params.connection_string.expose()),
         };
@@ -273,7 +274,7 @@ impl Client {
             sandbox,
             method: Method::PATCH,
             url: self.inner.url(&["connections", id]),
-            body: Some(bytes),
+            body: Some(bytes.into()),
             if_match: Some(if_match),
             secrets,
         };

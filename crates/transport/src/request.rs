@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use atsprov_model::url_policy;
+use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, Response};
 use tracing::{Instrument, debug, debug_span, trace};
@@ -77,7 +78,7 @@ pub(crate) struct Exchange<'a> {
     pub(crate) method: Method,
     pub(crate) url: Url,
     pub(crate) headers: HeaderMap,
-    pub(crate) body: Option<Vec<u8>>,
+    pub(crate) body: Option<Bytes>,
     /// Whether sending the request twice is harmless.
     pub(crate) repeatable: bool,
     /// Secrets in the request, blanked out of anything the server echoes.
@@ -256,11 +257,12 @@ impl Sender {
                 return Attempt::Fail(error);
             }
         };
-        let mut request = http
-            .request(exchange.method.clone(), exchange.url.clone())
-            .headers(exchange.headers.clone());
+        // Built whole rather than through a builder, which would merge the
+        // headers one by one; the body is shared, not copied.
+        let mut request = reqwest::Request::new(exchange.method.clone(), exchange.url.clone());
+        *request.headers_mut() = exchange.headers.clone();
         if let Some(body) = &exchange.body {
-            request = request.body(body.clone());
+            *request.body_mut() = Some(body.clone().into());
         }
         bump(match exchange.service {
             Service::Ims => &self.counters.token_requests,
@@ -271,7 +273,7 @@ impl Sender {
         // reqwest's own timeout covers the same span; this one also bounds
         // our reading of the body, whatever the server does.
         let exchanged = tokio::time::timeout(self.request_timeout, async {
-            let response = request.send().await.map_err(Failure::Send)?;
+            let response = http.execute(request).await.map_err(Failure::Send)?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             let body = self

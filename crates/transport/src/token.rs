@@ -165,7 +165,7 @@ pub(crate) async fn fetch(
         method: Method::POST,
         url: token_url.clone(),
         headers,
-        body: Some(form.into_bytes()),
+        body: Some(form.into_bytes().into()),
         // Asking for a token twice is harmless.
         repeatable: true,
         secrets: vec![client_secret.expose()],
