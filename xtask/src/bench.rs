@@ -28,7 +28,7 @@ pub(crate) fn run(only: Option<&str>) -> Result<()> {
     let wanted = |name: &str| only.is_none_or(|o| o == name);
     // `ATSPROV_BENCH_BIN` measures another build (say, one from before a
     // change) instead of building this tree's.
-    let bin = match std::env::var_os("ATSPROV_BENCH_BIN") {
+    let bin = match std::env::var_os("ATSPROV_BENCH_BIN").filter(|b| !b.is_empty()) {
         Some(bin) => PathBuf::from(bin),
         None => {
             cargo(&["build", "--release", "--bin", "atsprov"])?;
