@@ -188,9 +188,9 @@ impl Inner {
 impl Inner {
     /// How many of the ATS connections with these ids show in listings: the
     /// listing filtered by id, counted (`count=true`), so no item is sent.
-    /// An id the filter cannot carry, or a count larger than the ids asked
-    /// for (a server that did not apply the filter), makes it a listing,
-    /// matched here.
+    /// An id the filter cannot carry, a count refused (400) or a count
+    /// larger than the ids asked for (a server that did not apply the
+    /// filter) makes it a listing, matched here.
     pub(crate) async fn count_by_ids(&self, sandbox: &str, ids: &[&str]) -> Result<usize, Error> {
         if ids.is_empty() {
             return Ok(0);
@@ -209,15 +209,24 @@ impl Inner {
                 sandbox,
                 url,
             );
-            let answer: CountAnswer = self.json(&call).await?;
-            match usize::try_from(answer.count) {
-                Ok(count) if count <= ids.len() => return Ok(count),
-                _ => debug!(
-                    sandbox,
-                    count = answer.count,
-                    asked = ids.len(),
-                    "the count is larger than the ids asked for; listing them instead"
-                ),
+            match self.json::<CountAnswer>(&call).await {
+                Ok(answer) => match usize::try_from(answer.count) {
+                    Ok(count) if count <= ids.len() => return Ok(count),
+                    _ => debug!(
+                        sandbox,
+                        count = answer.count,
+                        asked = ids.len(),
+                        "the count is larger than the ids asked for; listing them instead"
+                    ),
+                },
+                // A server that refuses to count this way can still list.
+                Err(err) if err.kind() == ErrorKind::BadRequest => {
+                    debug!(
+                        sandbox,
+                        "counting by id was refused ({err}); listing instead"
+                    );
+                }
+                Err(err) => return Err(err),
             }
         }
         let listed: Vec<ListedId> = self.list(sandbox, Only::Ids(ids)).await?;

@@ -620,8 +620,8 @@ async fn listing_by_ids_filters_on_the_server_follows_pages_and_checks_again() {
 }
 
 /// The wait after the writes counts by id: `count=true` with the id filter,
-/// no items sent; a count above the ids asked for (a server that ignored
-/// the filter) is not believed: the ids are listed instead.
+/// no items sent; a count refused, or above the ids asked for (a server
+/// that ignored the filter), is not the end: the ids are listed instead.
 #[tokio::test]
 async fn counting_by_ids_asks_the_server_and_does_not_believe_a_count_too_large() {
     let server = MockServer::start().await;
@@ -649,7 +649,35 @@ async fn counting_by_ids_asks_the_server_and_does_not_believe_a_count_too_large(
         .expect(1)
         .mount(&server)
         .await;
+    // A server that refuses to count this way (400) is asked for the items.
+    Mock::given(method("GET"))
+        .and(path(format!("{BASE}/connections")))
+        .and(query_param("property", "id==c6"))
+        .and(query_param("count", "true"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "type": "https://ns.adobe.com/aep/errors/FLOW-1452-400",
+            "title": "Invalid parameter",
+            "status": 400
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{BASE}/connections")))
+        .and(query_param("property", "id==c6"))
+        .and(query_param_is_missing("count"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [item("c6", "f")]})))
+        .expect(1)
+        .mount(&server)
+        .await;
     let client = client(&server, ready_token());
+    assert_eq!(
+        client
+            .count_connections_by_ids("prod", &["c6"])
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(
         client
             .count_connections_by_ids("prod", &["c1", "c2", "c3"])
@@ -677,7 +705,7 @@ async fn counting_by_ids_asks_the_server_and_does_not_believe_a_count_too_large(
         client.count_connections_by_ids("prod", &[]).await.unwrap(),
         0
     );
-    assert_eq!(requests_to(&server, BASE).await, 3);
+    assert_eq!(requests_to(&server, BASE).await, 5);
 }
 
 #[tokio::test]
