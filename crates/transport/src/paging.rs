@@ -72,6 +72,37 @@ impl Listed for ListedId {
 }
 
 impl Inner {
+    /// `GET /connections` filtered to ATS connections and to what `only`
+    /// asks for, and whether the server's filter says all of it: a name or
+    /// id the filter syntax cannot carry (`,` means "any of") is left out,
+    /// to be matched here over the wider listing.
+    fn filtered(&self, only: Only<'_>) -> (Url, bool) {
+        let mut url = self.url(&["connections"]);
+        let mut query = url.query_pairs_mut();
+        query.append_pair(
+            "property",
+            &format!("connectionSpec.id=={ATS_CONNECTION_SPEC_ID}"),
+        );
+        let exact = match only {
+            Only::All => true,
+            Only::Named(name) => filterable(name),
+            Only::Ids(ids) => ids.iter().all(|id| filterable(id)),
+        };
+        if exact {
+            match only {
+                Only::All => {}
+                Only::Named(name) => {
+                    query.append_pair("property", &format!("name=={name}"));
+                }
+                Only::Ids(ids) => {
+                    query.append_pair("property", &format!("id=={}", ids.join(",")));
+                }
+            }
+        }
+        drop(query);
+        (url, exact)
+    }
+
     /// The ATS connections of `sandbox` that `only` asks for, all pages.
     pub(crate) async fn list<T: Listed>(
         &self,
@@ -86,30 +117,10 @@ impl Inner {
             Only::Named(name) => format!("list connections named `{name}`"),
             Only::Ids(ids) => format!("list {} connection(s) by id", ids.len()),
         };
-        let mut first = self.url(&["connections"]);
-        {
-            let mut query = first.query_pairs_mut();
-            query.append_pair(
-                "property",
-                &format!("connectionSpec.id=={ATS_CONNECTION_SPEC_ID}"),
-            );
-            // A name or id the filter syntax cannot carry (`,` means "any
-            // of") is matched here instead, over the full list.
-            match only {
-                Only::All => {}
-                Only::Named(name) => {
-                    if filterable(name) {
-                        query.append_pair("property", &format!("name=={name}"));
-                    }
-                }
-                Only::Ids(ids) => {
-                    if ids.iter().all(|id| filterable(id)) {
-                        query.append_pair("property", &format!("id=={}", ids.join(",")));
-                    }
-                }
-            }
-            query.append_pair("limit", &MAX_PAGE_SIZE.to_string());
-        }
+        let mut first = self.filtered(only).0;
+        first
+            .query_pairs_mut()
+            .append_pair("limit", &MAX_PAGE_SIZE.to_string());
         let limits = self.sender.limits;
         let mut url = first.clone();
         let mut seen_pages = HashSet::new();
@@ -195,15 +206,8 @@ impl Inner {
         if ids.is_empty() {
             return Ok(0);
         }
-        if ids.iter().all(|id| filterable(id)) {
-            let mut url = self.url(&["connections"]);
-            url.query_pairs_mut()
-                .append_pair(
-                    "property",
-                    &format!("connectionSpec.id=={ATS_CONNECTION_SPEC_ID}"),
-                )
-                .append_pair("property", &format!("id=={}", ids.join(",")))
-                .append_pair("count", "true");
+        if let (mut url, true) = self.filtered(Only::Ids(ids)) {
+            url.query_pairs_mut().append_pair("count", "true");
             let call = Call::get(
                 format!("count {} connection(s) by id", ids.len()),
                 sandbox,
