@@ -116,16 +116,19 @@ enum Attempt {
 
 /// The HTTP stack and the policy every call shares.
 ///
-/// Its two HTTP clients differ only in proxies; each is built when first
-/// needed (building one loads the system's root certificates, a few
-/// milliseconds of start-up), so a run that talks only to real endpoints,
-/// or only to loopback ones, builds one.
+/// Its three HTTP clients differ in proxies and roots; each is built when
+/// first needed, so a run builds only those its endpoints need. Building one
+/// that speaks TLS loads the system's root certificates, a few milliseconds
+/// of start-up; the one for plain `http://` loopback loads none.
 #[derive(Debug)]
 pub(crate) struct Sender {
     /// For real endpoints: honours `HTTPS_PROXY` and friends.
     proxied: OnceLock<reqwest::Client>,
-    /// For loopback endpoints (the emulator, Azurite): never through a proxy.
+    /// For `https://` on loopback: never through a proxy.
     direct: OnceLock<reqwest::Client>,
+    /// For `http://` on loopback (the emulator, Azurite): never through a
+    /// proxy, and no root certificates, since it never speaks TLS.
+    plain: OnceLock<reqwest::Client>,
     connect_timeout: Duration,
     retry: RetryPolicy,
     pub(crate) limits: Limits,
@@ -146,6 +149,7 @@ impl Sender {
         Ok(Self {
             proxied: OnceLock::new(),
             direct: OnceLock::new(),
+            plain: OnceLock::new(),
             connect_timeout,
             retry,
             limits,
@@ -160,7 +164,12 @@ impl Sender {
     /// HTTP stack cannot be set up (no root certificate found, say).
     pub(crate) fn http_for(&self, url: &Url) -> Result<&reqwest::Client, Error> {
         let direct = url_policy::is_loopback(url);
-        let cell = if direct { &self.direct } else { &self.proxied };
+        let plain = direct && url.scheme() == "http";
+        let cell = match (direct, plain) {
+            (_, true) => &self.plain,
+            (true, false) => &self.direct,
+            (false, _) => &self.proxied,
+        };
         if let Some(http) = cell.get() {
             return Ok(http);
         }
@@ -175,6 +184,11 @@ impl Sender {
             .retry(reqwest::retry::never().max_retries_per_request(0));
         if direct {
             builder = builder.no_proxy();
+        }
+        if plain {
+            // Trusts no certificate at all: a TLS connection through this
+            // client could not be verified, and none is ever made with it.
+            builder = builder.tls_certs_only([]);
         }
         let built = builder.build().map_err(|e| {
             Error::config("the HTTP client could not be set up".into()).with_source(e)
@@ -598,16 +612,24 @@ mod tests {
             Duration::from_secs(5),
         )
         .unwrap();
-        assert!(sender.direct.get().is_none() && sender.proxied.get().is_none());
+        let built = |s: &Sender| [&s.plain, &s.direct, &s.proxied].map(|cell| cell.get().is_some());
+        assert_eq!(built(&sender), [false; 3]);
         let local = Url::parse("http://127.0.0.1:9/x").unwrap();
         let first: *const reqwest::Client = sender.http_for(&local).unwrap();
-        assert!(sender.direct.get().is_some());
-        assert!(sender.proxied.get().is_none(), "a loopback run builds one");
+        assert_eq!(
+            built(&sender),
+            [true, false, false],
+            "a loopback run builds one"
+        );
         let again: *const reqwest::Client = sender.http_for(&local).unwrap();
         assert_eq!(first, again, "built once");
+        let local_tls = Url::parse("https://127.0.0.1:9/x").unwrap();
+        let tls: *const reqwest::Client = sender.http_for(&local_tls).unwrap();
+        assert_ne!(first, tls, "https on loopback gets a client with roots");
+        assert_eq!(built(&sender), [true, true, false]);
         let remote = Url::parse("https://platform.adobe.io/x").unwrap();
         sender.http_for(&remote).unwrap();
-        assert!(sender.proxied.get().is_some());
+        assert_eq!(built(&sender), [true, true, true]);
     }
 
     #[tokio::test]
