@@ -11,14 +11,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::cli::{Cli, Command};
+
 /// mimalloc, not the system allocator: an apply allocates and frees small
 /// objects for every call (request, headers, answer, report item), and with
 /// glibc's malloc a fifth of the client's CPU time went there. Measured by
 /// `cargo xtask bench` (10,000 creates: CPU per connection and peak memory).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     // `atsprov __man DIR`, for `cargo xtask man`: outside clap, so that no

@@ -165,10 +165,12 @@ impl Sender {
     pub(crate) fn http_for(&self, url: &Url) -> Result<&reqwest::Client, Error> {
         let direct = url_policy::is_loopback(url);
         let plain = direct && url.scheme() == "http";
-        let cell = match (direct, plain) {
-            (_, true) => &self.plain,
-            (true, false) => &self.direct,
-            (false, _) => &self.proxied,
+        let cell = if plain {
+            &self.plain
+        } else if direct {
+            &self.direct
+        } else {
+            &self.proxied
         };
         if let Some(http) = cell.get() {
             return Ok(http);
