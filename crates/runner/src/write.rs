@@ -87,15 +87,35 @@ fn write_in_place(path: &Path, content: Content<'_>) -> std::io::Result<()> {
 }
 
 /// A temp file beside `path`, then a rename over it.
+///
+/// The file ends with the permissions a user expects of a file a tool
+/// writes: those of the file it replaces, or for a new one those any new
+/// file gets (`0666` less the umask), not the temp file's owner-only `0600`.
+/// What is written here (reports, plans, listings) holds no secret.
 fn replace(path: &Path, content: Content<'_>) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    let mut file = tempfile::Builder::new()
-        .prefix(".atsprov-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".atsprov-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The kernel takes the umask off, as it does for any new file.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut file = builder.tempfile_in(&dir)?;
+    if let Ok(old) = std::fs::metadata(path) {
+        let mut permissions = old.permissions();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Read and write bits only: no set-id or sticky bit carried over.
+            permissions.set_mode(permissions.mode() & 0o777);
+        }
+        file.as_file().set_permissions(permissions)?;
+    }
     {
         let mut out = BufWriter::new(file.as_file_mut());
         content(&mut out)?;
@@ -166,6 +186,27 @@ mod tests {
                 .is_symlink()
         );
         assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_file_gets_the_usual_permissions_and_a_replaced_one_keeps_its_own() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        // What any new file gets here: 0666 less this process's umask.
+        let usual = dir.path().join("usual");
+        std::fs::File::create(&usual).unwrap();
+        let fresh = dir.path().join("fresh.json");
+        write_atomically(&fresh, "report").unwrap();
+        assert_eq!(mode(&fresh), mode(&usual), "not the temp file's 0600");
+
+        let shared = dir.path().join("shared.json");
+        std::fs::write(&shared, "old").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomically(&shared, "new").unwrap();
+        assert_eq!(std::fs::read_to_string(&shared).unwrap(), "new");
+        assert_eq!(mode(&shared), 0o640);
     }
 
     #[test]
