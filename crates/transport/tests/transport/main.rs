@@ -1,13 +1,16 @@
 //! The transport's integration tests, one binary: the Flow Service calls
-//! against wiremock (`flow`), servers that misbehave (`hostile`), the real
-//! emulator (`emulator`), the Table key check (`table`) and secrets in logs
-//! (`logs`). Shared here: the client setup and the request boilerplate.
+//! against wiremock (`flow`), its tokens (`tokens`) and listings
+//! (`listing`), servers that misbehave (`hostile`), the real emulator
+//! (`emulator`), the Table key check (`table`) and secrets in logs (`logs`).
+//! Shared here: the client setup and the request boilerplate.
 
 mod emulator;
 mod flow;
 mod hostile;
+mod listing;
 mod logs;
 mod table;
+mod tokens;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
