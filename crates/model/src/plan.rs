@@ -258,12 +258,18 @@ impl<'a> Planner<'a> {
         let options = self.options;
         self.live.sandbox(sandbox, connections);
         let mut names: HashMap<&str, Vec<&Connection>> = HashMap::new();
+        // Other owners' connections, by name: never touched, but a declared
+        // name one of them already has is said in that create's reason.
+        let mut others: HashMap<&str, Vec<&Connection>> = HashMap::new();
         for c in connections
             .iter()
-            .filter(|c| is_our_business(c, options.owner))
             .filter(|c| crate::target::in_scope(options.targets, &c.name))
         {
-            names.entry(&*c.name).or_default().push(c);
+            match business(c, options.owner) {
+                Business::Ours => names.entry(&*c.name).or_default().push(c),
+                Business::OtherOwner => others.entry(&*c.name).or_default().push(c),
+                Business::None => {}
+            }
         }
         let mut declared: HashSet<&str> = HashSet::new();
         for &index in self
@@ -280,7 +286,14 @@ impl<'a> Planner<'a> {
                 self.changes
                     .push(dedupe_row(sandbox, &want.name, extra, keep[0]));
             }
-            self.changes.push(diff_one(index, want, &keep));
+            let mut change = diff_one(index, want, &keep);
+            if change.action == Action::Create
+                && found.is_empty()
+                && let Some(theirs) = others.get(&*want.name)
+            {
+                change.reason = other_owners_reason(want, theirs).into();
+            }
+            self.changes.push(change);
         }
         for (name, found) in &names {
             if declared.contains(name) {
@@ -340,13 +353,48 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// Of another spec, being deleted, or another owner's: none of our business.
-fn is_our_business(c: &Connection, owner: Option<&str>) -> bool {
+/// Whose business a live connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Business {
+    /// Unmarked, or marked for this manifest's owner.
+    Ours,
+    /// Marked by atsprov for another owner: never touched.
+    OtherOwner,
+    /// Of another spec, or being deleted.
+    None,
+}
+
+fn business(c: &Connection, owner: Option<&str>) -> Business {
     if c.connection_spec.id != ATS_CONNECTION_SPEC_ID || c.is_deleting() {
-        return false;
+        return Business::None;
     }
     let marked = ownership::parse(c.description.as_deref().unwrap_or(""));
-    marked.fingerprint.is_none() || marked.owner == owner
+    if marked.fingerprint.is_none() || marked.owner == owner {
+        Business::Ours
+    } else {
+        Business::OtherOwner
+    }
+}
+
+/// The reason of a create whose name another owner's connection has: the
+/// plan makes a second connection of that name, and a reviewer should know
+/// (a changed `owner` is the usual cause).
+fn other_owners_reason(want: &DesiredConnection, theirs: &[&Connection]) -> String {
+    fn label(owner: Option<&str>) -> String {
+        owner.map_or_else(|| "none".to_owned(), |o| format!("`{o}`"))
+    }
+    let mut owners: Vec<String> = theirs
+        .iter()
+        .map(|c| label(ownership::parse(c.description.as_deref().unwrap_or("")).owner))
+        .collect();
+    owners.sort_unstable();
+    owners.dedup();
+    format!(
+        "not present for this manifest's owner ({}); a connection named `{}` of another owner ({}) exists and is left alone, so this makes a second one (if `owner` was changed, set it back)",
+        label(want.owner.as_deref()),
+        want.name,
+        owners.join(", ")
+    )
 }
 
 fn is_managed(c: &Connection, owner: Option<&str>) -> bool {
@@ -746,8 +794,26 @@ mod tests {
         let p = plan(&[mine, theirs_declared], &live, Vec::new(), options);
         assert_eq!(row(&p, "mine").0, Action::NoOp);
         // Another owner's connection of the same name is not ours to match:
-        // this manifest creates its own.
+        // this manifest creates its own, and the row says why a second one.
         assert_eq!(row(&p, "shared-name").0, Action::Create);
+        let reason = &p
+            .changes
+            .iter()
+            .find(|c| &*c.name == "shared-name")
+            .unwrap()
+            .reason;
+        assert_eq!(
+            reason,
+            "not present for this manifest's owner (`team-a`); a connection named `shared-name` of another owner (`team-b`) exists and is left alone, so this makes a second one (if `owner` was changed, set it back)"
+        );
+        assert_eq!(
+            p.changes
+                .iter()
+                .find(|c| &*c.name == "mine")
+                .unwrap()
+                .reason,
+            "up to date"
+        );
         // Only this owner's undeclared connections are pruned.
         assert_eq!(row(&p, "my-old").0, Action::Delete);
         assert!(p.changes.iter().all(|c| &*c.name != "legacy"), "{p:?}");
@@ -756,6 +822,32 @@ mod tests {
         let p = plan(&[], &live, Vec::new(), opts(true));
         let deleted: Vec<&str> = p.changes.iter().map(|c| &*c.name).collect();
         assert_eq!(deleted, ["legacy"]);
+    }
+
+    #[test]
+    fn a_changed_owner_plans_second_connections_and_says_so() {
+        // Made by a manifest without `owner`, planned after `owner = "team-b"` was added.
+        let before = want("prod", "sales-eu", "d", "k1", false);
+        let after = want("prod", "sales-eu", "d", "k1", false).owned_by(Some("team-b".into()));
+        let live = in_prod(vec![managed("1", &before)]);
+        let options = Options {
+            prune: true,
+            owner: Some("team-b"),
+            sandboxes: &[],
+            targets: &[],
+        };
+        let p = plan(&[after], &live, Vec::new(), options);
+        assert_eq!(p.changes.len(), 1, "the old one is not pruned: {p:?}");
+        let change = &p.changes[0];
+        assert_eq!(change.action, Action::Create);
+        assert!(
+            change.reason.contains("of another owner (none) exists")
+                && change
+                    .reason
+                    .contains("if `owner` was changed, set it back"),
+            "{}",
+            change.reason
+        );
     }
 
     #[test]
