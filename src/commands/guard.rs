@@ -17,10 +17,25 @@ const SAVED_PLAN_CAP: u64 = 64 * 1024 * 1024;
 /// Checks every `--report` path before anything is sent: not a directory,
 /// and its folder exists and takes a new file.
 pub(crate) fn check_report_paths(paths: &[PathBuf]) -> Result<(), Failure> {
+    check_writable(paths, "the report", "--report")
+}
+
+/// Checks an `--out` path as [`check_report_paths`] checks a report's, so a
+/// path that cannot be written stops the command before any call is made,
+/// not after them all.
+pub(crate) fn check_out_path(path: Option<&PathBuf>) -> Result<(), Failure> {
+    check_writable(
+        path.map(std::slice::from_ref).unwrap_or(&[]),
+        "the output",
+        "--out",
+    )
+}
+
+fn check_writable(paths: &[PathBuf], what: &str, flag: &str) -> Result<(), Failure> {
     for path in paths {
         let refuse = |why: String| {
             Failure::Fatal(anyhow!(
-                "cannot write the report `{}`: {why}; nothing was sent. Choose another `--report` path",
+                "cannot write {what} `{}`: {why}; nothing was sent. Choose another `{flag}` path",
                 path.display()
             ))
         };

@@ -13,6 +13,7 @@ use crate::commands::{client, load_scope, runtime, show_error};
 use crate::exit::{Exit, Failure, Outcome};
 
 pub(crate) fn run(global: &GlobalArgs, args: ListArgs) -> Outcome {
+    crate::commands::guard::check_out_path(args.out.as_ref())?;
     let scope = load_scope(
         global,
         &args.manifest,

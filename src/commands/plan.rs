@@ -11,6 +11,7 @@ use crate::commands::{
 use crate::exit::{Exit, Failure, Outcome};
 
 pub(crate) fn run(global: &GlobalArgs, args: PlanArgs, color: bool) -> Outcome {
+    crate::commands::guard::check_out_path(args.out.as_ref())?;
     let target = load_target(global, &args.target, &Overrides::default())?;
     let client = client(&target.manifest)?;
     let (keys_failed, planned) = runtime()?.block_on(async {

@@ -19,6 +19,7 @@ pub(crate) fn render(checks: &[KeyCheck]) -> String {
 }
 
 pub(crate) fn run(global: &GlobalArgs, args: VerifyArgs) -> Outcome {
+    crate::commands::guard::check_out_path(args.out.as_ref())?;
     let scope = load_scope(
         global,
         &args.manifest,

@@ -375,6 +375,28 @@ fn a_report_path_that_cannot_be_written_stops_the_run_before_any_write() {
 }
 
 #[test]
+fn an_out_path_that_cannot_be_written_stops_plan_list_and_verify_before_any_call() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = manifest_as(d, &emu, "m.toml", None, &["prod"], &accts(&["aaa"]));
+    let m = m.to_str().unwrap();
+    for command in ["plan", "list", "verify"] {
+        let out = run(&mut cmd(d, &[command, m, "--out", "missing/out.txt"], &[]));
+        assert_eq!(out.code, 1, "{}", out.transcript());
+        for needed in [
+            "missing/out.txt",
+            "does not exist",
+            "nothing was sent",
+            "Choose another `--out` path",
+        ] {
+            assert!(out.stderr.contains(needed), "{}", out.transcript());
+        }
+    }
+    assert_eq!(emu.stats()["requests"].as_u64(), Some(0), "{}", emu.stats());
+}
+
+#[test]
 fn fail_fast_stops_the_sandboxes_after_a_failed_one() {
     // The emulator knows `prod` only: `ghost`, declared first, cannot be read.
     let emu = Emulator::start(&["--sandboxes", "prod"]);

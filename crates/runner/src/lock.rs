@@ -45,7 +45,7 @@ pub struct RunLock {
 pub enum LockError {
     /// Another run holds a lock and did not let go in time.
     #[error(
-        "another atsprov run is working on sandbox `{sandbox}` of this organization ({holder}); waited {waited:?}. Let it finish (or stop it), then run again"
+        "another atsprov run is working on sandbox `{sandbox}` of this organization ({holder}); waited {:.1} s (`--lock-timeout`). Let it finish (or stop it), then run again", waited.as_secs_f64()
     )]
     Busy {
         /// The sandbox.
@@ -56,7 +56,7 @@ pub enum LockError {
         waited: Duration,
     },
     /// The lock file could not be opened or locked.
-    #[error("could not use the lock file `{}`: {source}", path.display())]
+    #[error("could not use the lock file `{}`: {source}; set {LOCK_DIR_ENV} to a folder this user can write", path.display())]
     Io {
         /// The lock file.
         path: PathBuf,
@@ -202,6 +202,16 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_folder_that_cannot_be_made_names_the_variable_that_moves_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let err = acquire(&file, "ORG", &sandboxes(&["prod"]), Duration::ZERO, "x").unwrap_err();
+        assert!(matches!(err, LockError::Io { .. }), "{err}");
+        assert!(err.to_string().contains(LOCK_DIR_ENV), "{err}");
+    }
+
+    #[test]
     fn a_second_run_on_a_sandbox_is_refused_and_told_who_holds_it() {
         let dir = tempfile::tempdir().unwrap();
         let first = acquire(
@@ -229,7 +239,14 @@ mod tests {
             }
             other => panic!("{other}"),
         }
-        assert!(err.to_string().contains("another atsprov run"), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("another atsprov run"), "{text}");
+        // The wait in seconds, as a person reads it, and the flag that sets it.
+        let waited = text.split("waited ").nth(1).unwrap_or_default();
+        assert!(
+            waited.starts_with("0.") && waited.contains(" s (`--lock-timeout`)"),
+            "{text}"
+        );
         // Other sandboxes and other organizations are free.
         acquire(
             dir.path(),

@@ -105,7 +105,7 @@ fn replace(path: &Path, content: Content<'_>) -> std::io::Result<()> {
         // The kernel takes the umask off, as it does for any new file.
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    let mut file = builder.tempfile_in(&dir)?;
+    let mut file = builder.tempfile_in(&dir).map_err(without_temp_path)?;
     if let Ok(old) = std::fs::metadata(path) {
         let mut permissions = old.permissions();
         #[cfg(unix)]
@@ -125,6 +125,16 @@ fn replace(path: &Path, content: Content<'_>) -> std::io::Result<()> {
     // On failure the temp file is removed when `persist`'s error is dropped.
     file.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// tempfile's error without the temp file's path it appends (`… at path
+/// "…/.atsprov-XXXX.tmp"`): a name the user never chose and cannot act on.
+fn without_temp_path(e: std::io::Error) -> std::io::Error {
+    let text = e.to_string();
+    match text.find(" at path \"") {
+        Some(at) => std::io::Error::new(e.kind(), &text[..at]),
+        None => e,
+    }
 }
 
 /// Writes a report in a format.
@@ -151,6 +161,8 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let err = write_atomically(&dir.path().join("missing/r.json"), "x").unwrap_err();
         assert!(err.to_string().contains("missing/r.json"), "{err}");
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(!cause.contains(".atsprov-"), "no temp file name: {cause}");
     }
 
     #[cfg(unix)]
