@@ -11,7 +11,8 @@ use crate::cli::EmulatorArgs;
 use crate::exit::{Exit, Failure, Outcome};
 
 pub(crate) fn run(args: EmulatorArgs) -> Outcome {
-    let config = config(args).map_err(Failure::Invalid)?;
+    // A flag's value the emulator cannot take is a bad command line (64).
+    let config = config(args).map_err(Failure::Usage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -67,7 +68,7 @@ fn config(args: EmulatorArgs) -> anyhow::Result<Config> {
             }
             atsprov_emulator::ConfigError::PageSize(_) => "--page-size".to_owned(),
             atsprov_emulator::ConfigError::RateLimit => "--rate-limit".to_owned(),
-            atsprov_emulator::ConfigError::EmptySandbox => "--sandboxes".to_owned(),
+            atsprov_emulator::ConfigError::SandboxName(_) => "--sandboxes".to_owned(),
             atsprov_emulator::ConfigError::RequiredScopes => "--required-scopes".to_owned(),
             atsprov_emulator::ConfigError::Timeout(name) => format!("--{}", name.replace('_', "-")),
             atsprov_emulator::ConfigError::MaxTokens => "--max-tokens".to_owned(),
@@ -105,7 +106,7 @@ async fn serve(config: Config) -> Outcome {
     let emulator = atsprov_emulator::start(config)
         .await
         .with_context(|| format!("cannot listen on `{listen}`"))
-        .map_err(Failure::Invalid)?;
+        .map_err(Failure::Fatal)?;
     crate::output::stdout(&format!(
         "listening on http://{}\nflow service: {}\ntoken url: {}\n",
         emulator.addr(),

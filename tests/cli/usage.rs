@@ -297,3 +297,20 @@ fn the_emulator_prints_the_urls_for_a_manifest() {
     let out = run(atsprov().args(["emulator", "--overload-500"]));
     assert_eq!(out.code, 64, "{}", out.transcript());
 }
+
+/// A flag value the emulator cannot take is a bad command line, as for
+/// every other command: exit 64, naming the flag.
+#[test]
+fn the_emulator_refuses_bad_flag_values_as_a_bad_command_line() {
+    for (args, flag) in [
+        (&["--fail-rate", "2"][..], "--fail-rate"),
+        (&["--listen", "nope"][..], "--listen"),
+        (&["--rate-limit", "0"][..], "--rate-limit"),
+        (&["--table-account", "foo"][..], "--table-account"),
+        (&["--sandboxes", "A,b"][..], "--sandboxes"),
+    ] {
+        let out = run(atsprov().arg("emulator").args(args));
+        assert_eq!(out.code, 64, "{}", out.transcript());
+        assert!(out.stderr.contains(flag), "{}", out.transcript());
+    }
+}

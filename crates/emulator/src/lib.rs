@@ -353,9 +353,9 @@ pub enum ConfigError {
     /// `rate_limit` is 0.
     #[error("`rate_limit` must be at least 1 request per second")]
     RateLimit,
-    /// A sandbox name in `sandboxes` is empty.
-    #[error("sandbox names must not be empty")]
-    EmptySandbox,
+    /// A name in `sandboxes` is not one AEP allows: lowercase letters, digits and `-`.
+    #[error("sandbox names are lowercase letters, digits and `-`, got `{0}`")]
+    SandboxName(String),
     /// A name in `table_accounts` is empty or not only ASCII letters and digits.
     #[error("Table account names must be ASCII letters and digits, got `{0}`")]
     TableAccountName(String),
@@ -411,12 +411,18 @@ impl Config {
         if self.max_tokens == 0 {
             return Err(ConfigError::MaxTokens);
         }
-        if self
+        let sandbox_name_ok = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        if let Some(bad) = self
             .sandboxes
-            .as_ref()
-            .is_some_and(|list| list.iter().any(|s| s.trim().is_empty()))
+            .iter()
+            .flatten()
+            .find(|s| !sandbox_name_ok(s))
         {
-            return Err(ConfigError::EmptySandbox);
+            return Err(ConfigError::SandboxName(bad.chars().take(64).collect()));
         }
         for (i, (name, key)) in self.table_accounts.iter().enumerate() {
             if !table::valid_account_name(name) {
