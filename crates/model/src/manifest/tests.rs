@@ -262,6 +262,34 @@ sandboxes = ["Prod"]
 }
 
 #[test]
+fn a_duplicate_of_an_account_with_an_error_is_reported_with_it() {
+    let manifest = r#"[platform]
+org_id = "0123456789ABCDEF01234567@AdobeOrg"
+api_key = "client-id"
+[auth]
+client_secret = { env = "TEST_CLIENT_SECRET" }
+[[accounts]]
+name = "sales-eu"
+account_name = "Sales_EU"
+account_key = { env = "TEST_KEY" }
+sandboxes = ["prod"]
+[[accounts]]
+name = "sales-eu"
+account_name = "saleseu"
+account_key = { env = "TEST_KEY" }
+sandboxes = ["prod"]
+"#;
+    let fx = Fixture::new(manifest);
+    let errors = errors(fx.load(&base_env(), &Overrides::default()));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("Sales_EU"), "{errors:?}");
+    assert!(
+        errors[1].contains("`sales-eu` is declared twice in sandbox `prod`"),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn no_secret_reaches_debug_or_diagnostics() {
     let manifest = GOOD.replace(
         "client_secret = { env = \"TEST_CLIENT_SECRET\" }",

@@ -128,12 +128,23 @@ impl Checker<'_> {
         first_at: impl Fn(&Self, usize) -> Location,
     ) -> Option<Account> {
         let path = source::index("accounts", i);
-        let Some(account) = self.account(&path, item, defaults) else {
-            declared.ok = false;
-            return None;
+        // An account with an error still takes part in the duplicate check
+        // when its name and sandboxes could be read: every problem is
+        // reported at once, not the duplicate only after the other is fixed.
+        let (account, ids) = match self.account(&path, item, defaults) {
+            Ok(account) => (Some(account), None),
+            Err(ids) => {
+                declared.ok = false;
+                (None, ids)
+            }
         };
-        for sandbox in &account.sandboxes {
-            let key = (sandbox.clone(), account.name.clone());
+        let (name, sandboxes) = match (&account, &ids) {
+            (Some(a), _) => (&a.name, &a.sandboxes),
+            (None, Some((name, sandboxes))) => (name, sandboxes),
+            (None, None) => return None,
+        };
+        for sandbox in sandboxes {
+            let key = (sandbox.clone(), name.clone());
             if let Some(&first) = declared.seen.get(&key) {
                 let name_path = format!("{path}.name");
                 let name_value = value_at(item, "name");
@@ -146,10 +157,7 @@ impl Checker<'_> {
                 self.error_hint(
                     &name_path,
                     name_value,
-                    format!(
-                        "connection name `{}` is declared twice in sandbox `{sandbox}`",
-                        account.name
-                    ),
+                    format!("connection name `{name}` is declared twice in sandbox `{sandbox}`"),
                     format!("first declared by {first_at}; names are unique per sandbox"),
                 );
                 declared.ok = false;
@@ -157,16 +165,18 @@ impl Checker<'_> {
                 declared.seen.insert(key, i);
             }
         }
-        Some(account)
+        account
     }
 
+    /// The account, or (when it has an error, already reported) its name
+    /// and sandboxes if those could be read.
     fn account(
         &mut self,
         path: &str,
         value: &Value,
         defaults: Option<&Defaults>,
-    ) -> Option<Account> {
-        let dict = self.table(path, value, &ACCOUNT_KEYS)?;
+    ) -> Result<Account, Option<(String, Vec<String>)>> {
+        let dict = self.table(path, value, &ACCOUNT_KEYS).ok_or(None)?;
         let child = |key: &str| source::join(path, key);
         let name = match dict.get("name") {
             None => {
@@ -237,17 +247,35 @@ impl Checker<'_> {
                 None
             }
         };
-        let (account_name, connection) = credentials?;
-        let table_endpoint = table_endpoint?.or(connection.table_endpoint.clone());
-        Some(Account {
-            name: name?,
-            account_name,
-            sandboxes: sandboxes?,
-            description: description?,
-            connection_string: connection.to_secret(),
+        match (
+            name,
+            sandboxes,
+            credentials,
+            description,
             table_endpoint,
-            adopt: adopt?,
-        })
+            adopt,
+        ) {
+            (
+                Some(name),
+                Some(sandboxes),
+                Some((account_name, connection)),
+                Some(description),
+                Some(table_endpoint),
+                Some(adopt),
+            ) => {
+                let table_endpoint = table_endpoint.or(connection.table_endpoint.clone());
+                Ok(Account {
+                    name,
+                    account_name,
+                    sandboxes,
+                    description,
+                    connection_string: connection.to_secret(),
+                    table_endpoint,
+                    adopt,
+                })
+            }
+            (name, sandboxes, ..) => Err(name.zip(sandboxes)),
+        }
     }
 
     /// `account_name` + `account_key`, or `connection_string`.
