@@ -290,6 +290,33 @@ sandboxes = ["prod"]
 }
 
 #[test]
+fn values_sent_as_headers_are_checked_by_validate() {
+    let manifest = r#"[platform]
+org_id = "DÉMO0123@AdobeOrg"
+api_key = "é-client"
+[auth]
+access_token = { env = "TEST_TOKEN" }
+[[accounts]]
+name = "sales-eu"
+account_name = "saleseu"
+account_key = { env = "TEST_KEY" }
+sandboxes = ["prod"]
+"#;
+    let fx = Fixture::new(manifest);
+    let mut env = base_env();
+    env.push(("TEST_TOKEN", "eyJ0eXAi OiJKV1Qi\nx"));
+    let errors = errors(fx.load(&env, &Overrides::default()));
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(errors[0].contains("platform.org_id"), "{errors:#?}");
+    assert!(errors[1].contains("platform.api_key"), "{errors:#?}");
+    assert!(
+        errors[2].contains("auth.access_token") && errors[2].contains("HTTP header"),
+        "{errors:#?}"
+    );
+    assert!(!errors[2].contains("eyJ0eXAi"), "the token is not shown");
+}
+
+#[test]
 fn no_secret_reaches_debug_or_diagnostics() {
     let manifest = GOOD.replace(
         "client_secret = { env = \"TEST_CLIENT_SECRET\" }",

@@ -64,9 +64,20 @@ impl Checker<'_> {
                     scopes: scopes?,
                 })
             }
-            (None, Some(token)) => self
-                .secret("auth.access_token", token)
-                .map(Auth::AccessToken),
+            (None, Some(token)) => {
+                let secret = self.secret("auth.access_token", token)?;
+                // It goes in the `Authorization` header as it is.
+                if !secret.expose().bytes().all(|b| b.is_ascii_graphic()) {
+                    self.error_hint(
+                        "auth.access_token",
+                        token,
+                        "the access token contains characters that cannot be sent in an HTTP header (white space, a line break or a non-ASCII character)",
+                        "an access token is one line of ASCII letters, digits and `-._~+/=`; check the variable or file it comes from",
+                    );
+                    return None;
+                }
+                Some(Auth::AccessToken(secret))
+            }
             (Some(_), Some(token)) => {
                 self.error_hint(
                     "auth.access_token",

@@ -20,7 +20,8 @@ impl Checker<'_> {
             }
             Some(v) => self.string("platform.org_id", v).and_then(|org| {
                 let prefix = org.strip_suffix("@AdobeOrg");
-                if prefix.is_some_and(|p| !p.trim().is_empty() && !p.contains(char::is_whitespace)) {
+                // It is sent as a header: visible ASCII only.
+                if prefix.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_graphic())) {
                     Some(org.to_owned())
                 } else {
                     self.error_hint(
@@ -50,6 +51,18 @@ impl Checker<'_> {
                         v,
                         "expected a non-empty client id, found an empty string",
                         "the client id of the Developer Console project",
+                    );
+                    None
+                } else if !key.trim().bytes().all(|b| b.is_ascii_graphic()) {
+                    // It is sent as the `x-api-key` header.
+                    self.error_hint(
+                        "platform.api_key",
+                        v,
+                        format!(
+                            "the client id `{}` has characters a client id never has (white space or non-ASCII)",
+                            key.escape_debug()
+                        ),
+                        "copy the client id from the Developer Console project: ASCII letters and digits",
                     );
                     None
                 } else {
