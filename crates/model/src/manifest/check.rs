@@ -61,6 +61,7 @@ pub(super) fn check(
             .get_mut("accounts")
             .map(|value| std::mem::replace(value, Value::from(Vec::<Value>::new())))
     };
+    replaced_by_env(&mut file_data, &env_data);
     let mut figment = Figment::new()
         .merge(Named::new(
             LAYER_DEFAULTS,
@@ -143,6 +144,25 @@ pub(super) fn check(
         }
         _ => Err(Diagnostics { items: diagnostics }),
     })
+}
+
+/// The secrets the environment may give whole, as a table.
+const SECRET_KEYS_IN_SECTIONS: [(&str, &str); 2] =
+    [("auth", "client_secret"), ("auth", "access_token")];
+
+/// A secret the environment gives whole (`{ env = … }` or `{ file = … }`)
+/// replaces the file's, as every other value does: figment would merge the
+/// two tables into one holding both `env` and `file`.
+fn replaced_by_env(file_data: &mut Dict, env_data: &Dict) {
+    for (section, key) in SECRET_KEYS_IN_SECTIONS {
+        let from_env = matches!(
+            env_data.get(section),
+            Some(Value::Dict(_, d)) if matches!(d.get(key), Some(Value::Dict(..)))
+        );
+        if from_env && let Some(Value::Dict(_, file_section)) = file_data.get_mut(section) {
+            file_section.remove(key);
+        }
+    }
 }
 
 /// Puts the file's accounts into the merged tree in place of the empty array
@@ -257,10 +277,13 @@ impl Checker<'_> {
                 let span = spans.and_then(|s| if key { s.key } else { s.value });
                 self.file.location(span)
             }
-            Origin::Env => self
-                .env_names
-                .get(path)
-                .map_or(Location::Unknown, |n| Location::Env(n.clone())),
+            // A key inside a table the variable gave (`{ env = … }`) is
+            // located at the variable that holds the table.
+            Origin::Env => {
+                std::iter::successors(Some(path), |p| p.rsplit_once('.').map(|(up, _)| up))
+                    .find_map(|p| self.env_names.get(p))
+                    .map_or(Location::Unknown, |n| Location::Env(n.clone()))
+            }
             Origin::Flags => self
                 .flag_names
                 .get(path)

@@ -175,6 +175,21 @@ pub(super) fn env_layer(env: &Environment) -> (Dict, HashMap<String, String>, Ve
         } else {
             Value::from(value.to_owned())
         };
+        // A value that starts with `{` is a table (`{ env = "NAME" }`); one
+        // that does not parse as one is a mistake, never a literal secret.
+        if trimmed.starts_with('{') && !matches!(parsed, Value::Dict(..)) {
+            errors.push(
+                Diagnostic::error(
+                    Location::Env(name.to_owned()),
+                    Some(keys.join(".")),
+                    "the value starts with `{` but is not a table",
+                )
+                .with_hint(
+                    "write it like `{ env = \"NAME\" }` or `{ file = \"PATH\" }`, with the closing `}`",
+                ),
+            );
+            continue;
+        }
         let mut path = String::new();
         let mut dict = &mut root;
         for (i, key) in keys.iter().enumerate() {

@@ -317,6 +317,50 @@ sandboxes = ["prod"]
 }
 
 #[test]
+fn a_secret_given_whole_in_the_environment_replaces_the_files() {
+    let fx = Fixture::new(GOOD);
+    std::fs::write(fx.dir.path().join("keys/cs"), "secret-from-a-file\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(fx.dir.path().join("keys/cs"), mode).unwrap();
+    }
+    let client_secret = |m: Manifest| match m.auth {
+        Auth::ClientCredentials { client_secret, .. } => client_secret.expose().to_owned(),
+        Auth::AccessToken(_) => panic!("client credentials expected"),
+    };
+    // The file says `{ env = … }`; the variable says `{ file = … }`: the variable wins whole.
+    let mut env = base_env();
+    env.push(("ATSPROV_AUTH__CLIENT_SECRET", r#"{ file = "keys/cs" }"#));
+    let m = fx.load(&env, &Overrides::default()).unwrap();
+    assert_eq!(client_secret(m), "secret-from-a-file");
+
+    // A table whose variable is unset is located at the variable that gave it.
+    let mut env = base_env();
+    env.push(("ATSPROV_AUTH__CLIENT_SECRET", r#"{ env = "NOPE" }"#));
+    let diagnostics = fx.load(&env, &Overrides::default()).unwrap_err();
+    let text = diagnostics.to_string();
+    assert!(
+        text.contains("NOPE") && text.contains("ATSPROV_AUTH__CLIENT_SECRET"),
+        "{text}"
+    );
+
+    // A value that starts with `{` but is no table is an error, never the secret itself.
+    for broken in [r#"{ file = "keys/cs" "#, "{env="] {
+        let mut env = base_env();
+        env.push(("ATSPROV_AUTH__CLIENT_SECRET", broken));
+        let errors = errors(fx.load(&env, &Overrides::default()));
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0].contains("ATSPROV_AUTH__CLIENT_SECRET")
+                && errors[0].contains("starts with `{` but is not a table"),
+            "{errors:#?}"
+        );
+    }
+}
+
+#[test]
 fn no_secret_reaches_debug_or_diagnostics() {
     let manifest = GOOD.replace(
         "client_secret = { env = \"TEST_CLIENT_SECRET\" }",
