@@ -522,6 +522,14 @@ pub fn diff_one(index: usize, want: &DesiredConnection, found: &[&Connection]) -
                     Some(&want.description),
                 ));
             }
+            // What can be read back of its credentials (the account name,
+            // the suffix, the Table endpoint; never the key): a reviewer
+            // sees an adoption that points the connection elsewhere.
+            change.diff.extend(
+                credential_diff(live, want, &want.fingerprint)
+                    .into_iter()
+                    .filter(|d| d.field != DiffField::Key),
+            );
             change.diff.push(Diff::new(DiffField::Marker, None, None));
             change.reason = format!(
                 "adopt: take over the existing connection not managed by atsprov; {}",
@@ -1094,6 +1102,32 @@ mod tests {
                 (DiffField::Description, None, s("d")),
                 (DiffField::Marker, None, None)
             ]
+        );
+
+        // Adopting one that reads another storage account: the plan says so.
+        let elsewhere = with(live("9", "n", "d"), |c| {
+            c.plain = PlainParts {
+                account_name: Some("crmprod".to_owned()),
+                ..PlainParts::default()
+            };
+        });
+        let p = plan(
+            std::slice::from_ref(&adopt),
+            &in_prod(vec![elsewhere]),
+            Vec::new(),
+            opts(false),
+        );
+        assert_eq!(
+            fields(&p),
+            [
+                (DiffField::AccountName, s("crmprod"), s("oldacct")),
+                (DiffField::Marker, None, None)
+            ]
+        );
+        assert!(
+            p.changes[0].reason.contains("crmprod → oldacct"),
+            "{}",
+            p.changes[0].reason
         );
     }
 }
