@@ -197,11 +197,16 @@ impl Error {
                 .to_owned()
         });
         let code = parsed.code.map(|c| one_line(&scrub(&c, secrets), 80));
-        let hint = code.as_deref().and_then(hint_for_code).map(str::to_owned);
+        let operation = operation.into();
+        let hint = code
+            .as_deref()
+            .and_then(hint_for_code)
+            .or_else(|| hint_for_status(&operation, status, code.as_deref()))
+            .map(str::to_owned);
         Self {
             details: Box::new(Details {
                 kind: kind_of_status(status),
-                operation: operation.into(),
+                operation,
                 sandbox: None,
                 status: Some(status),
                 code,
@@ -343,6 +348,24 @@ pub(crate) fn hint_for_code(code: &str) -> Option<&'static str> {
         _ => return None,
     };
     Some(hint)
+}
+
+/// What to do about an answer whose code says nothing more than its status.
+fn hint_for_status(operation: &str, status: u16, code: Option<&str>) -> Option<&'static str> {
+    let sandbox_not_found = code.is_some_and(|c| c.trim_start_matches("FLOW-").starts_with("2100"));
+    match status {
+        // A listing is never "not found" on the right endpoint, but for a
+        // sandbox that does not exist (which says so with its own code).
+        404 if operation.starts_with("list connections") && !sandbox_not_found => Some(
+            "no Flow Service answered at this address: check `platform.endpoint` (it ends in `/data/foundation/flowservice`)",
+        ),
+        // The gateway's own refusal of a token (IMS's refusals have codes
+        // like `invalid_client`, with their own hints).
+        401 if code.is_none_or(|c| c == "401013") => Some(
+            "the token was refused: an `auth.access_token` may have expired (IMS tokens last 24 hours; `client_secret` gets new ones); with `client_secret`, check that `auth.token_url` and `platform.org_id` are of the same Adobe organization and environment",
+        ),
+        _ => None,
+    }
 }
 
 /// One line, at most `max` characters.

@@ -204,6 +204,27 @@ fn read_ims_error(exchange: &Exchange<'_>, status: u16, headers: &HeaderMap, bod
     if !matches!(status, 400 | 401 | 403) {
         return error;
     }
+    // IMS's codes are words (`invalid_client`); a number is the API
+    // gateway's, so the token URL is not IMS's (the Flow Service's, say).
+    if error
+        .code()
+        .is_some_and(|c| c.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Error::new(
+            ErrorKind::Unauthorized,
+            exchange.operation.clone(),
+            format!(
+                "the token URL did not answer as IMS does ({})",
+                error.message()
+            ),
+        )
+        .with_status(status)
+        .with_code(error.code())
+        .with_hint(format!(
+            "check `auth.token_url`: Adobe's is {}",
+            atsprov_model::wire::DEFAULT_TOKEN_URL
+        ));
+    }
     let hint = error
         .hint()
         .unwrap_or("check the API key (client id) and the client secret")

@@ -271,3 +271,39 @@ async fn counting_by_ids_asks_the_server_and_does_not_believe_a_count_too_large(
     );
     assert_eq!(requests_to(&server, BASE).await, 5);
 }
+
+/// A listing answered 404 without the sandbox's own code is the wrong
+/// address: the hint names `platform.endpoint`; a missing sandbox keeps its own.
+#[tokio::test]
+async fn a_listing_at_the_wrong_address_names_the_endpoint_setting() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{BASE}/connections")))
+        .and(wiremock::matchers::header("x-sandbox-name", "prod"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(json!({"error_code": "404010", "message": "Route not found"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{BASE}/connections")))
+        .and(wiremock::matchers::header("x-sandbox-name", "ghost"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "type": "https://ns.adobe.com/aep/errors/FLOW-2100-404",
+            "title": "Sandbox not found", "status": 404
+        })))
+        .mount(&server)
+        .await;
+    let client = client(&server, ready_token());
+    let e = client.list_connections("prod").await.unwrap_err();
+    assert!(
+        e.hint().is_some_and(|h| h.contains("platform.endpoint")),
+        "{e}"
+    );
+    let e = client.list_connections("ghost").await.unwrap_err();
+    assert!(
+        !e.hint().is_some_and(|h| h.contains("platform.endpoint")),
+        "{e}"
+    );
+}

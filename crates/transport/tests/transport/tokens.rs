@@ -201,3 +201,46 @@ async fn token_requests_are_retried_on_server_errors() {
     client.authenticate().await.unwrap();
     assert_eq!(client.stats().token_requests, 3);
 }
+
+/// A token URL that answers with the API gateway's numbered codes is not
+/// IMS (the Flow Service's own address, say): the error names the setting.
+#[tokio::test]
+async fn a_token_url_that_is_not_ims_is_named() {
+    let server = MockServer::start().await;
+    ims_answers(
+        &server,
+        ResponseTemplate::new(401)
+            .set_body_json(json!({"error_code": "401013", "message": "Oauth token is not valid"})),
+    )
+    .await;
+    let client = client(&server, credentials(&server));
+    let e = client.authenticate().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    assert!(e.to_string().contains("did not answer as IMS does"), "{e}");
+    assert!(
+        e.hint().is_some_and(|h| h.contains("auth.token_url")),
+        "{e}"
+    );
+}
+
+/// A token the gateway refuses says what to do about it.
+#[tokio::test]
+async fn a_refused_token_says_what_to_check() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{BASE}/connections")))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(
+                json!({"error_code": "401013", "message": "Oauth token is not valid"}),
+            ),
+        )
+        .mount(&server)
+        .await;
+    let client = client(&server, super::ready_token());
+    let e = client.list_connections("prod").await.unwrap_err();
+    assert!(
+        e.hint()
+            .is_some_and(|h| h.contains("access_token") && h.contains("expired")),
+        "{e}"
+    );
+}

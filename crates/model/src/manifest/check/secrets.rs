@@ -174,6 +174,7 @@ impl Checker<'_> {
                         return None;
                     }
                     Err(ReadError::Io(err)) => {
+                        let hint = unreadable_hint(err.kind());
                         self.error_hint(
                             &path_file,
                             at,
@@ -181,7 +182,7 @@ impl Checker<'_> {
                                 "cannot read secret file `{shown}`: {}",
                                 source::io_reason(&err)
                             ),
-                            "the path is relative to the manifest's directory",
+                            hint,
                         );
                         return None;
                     }
@@ -229,4 +230,26 @@ impl Checker<'_> {
 
     #[cfg(not(unix))]
     fn check_permissions(&mut self, _: &str, _: &Value, _: &str, _: &std::fs::Metadata) {}
+}
+
+/// What to do about a secret file that cannot be read, by why.
+fn unreadable_hint(kind: std::io::ErrorKind) -> &'static str {
+    match kind {
+        std::io::ErrorKind::PermissionDenied => {
+            "give the user running atsprov read access to it (and keep it from others: `chmod 600`)"
+        }
+        _ => "the path is relative to the manifest's directory",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_unreadable_secret_file_gets_the_hint_for_its_cause() {
+        // Tests run as root, who reads any file: the cause is tested here.
+        let denied = super::unreadable_hint(std::io::ErrorKind::PermissionDenied);
+        assert!(denied.contains("read access"), "{denied}");
+        let missing = super::unreadable_hint(std::io::ErrorKind::NotFound);
+        assert!(missing.contains("relative to the manifest"), "{missing}");
+    }
 }
