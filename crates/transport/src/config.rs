@@ -69,7 +69,11 @@ impl ClientConfig {
 /// date) replaces the computed delay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first one included; 1 means never retry.
+    /// Attempts in all, the first one included; 1 means never retry. An
+    /// attempt answered 429 (not carried out: "come back later") does not
+    /// use one up, so a tight rate limit slows calls instead of failing
+    /// them; they have a budget of their own, four times this, and
+    /// `max_elapsed` still bounds them.
     pub max_attempts: u32,
     /// The delay cap of the first retry; doubled for each further retry.
     pub base_delay: Duration,

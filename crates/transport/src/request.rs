@@ -114,6 +114,11 @@ enum Attempt {
     Fail(Error),
 }
 
+/// How many 429 answers a call may get for each attempt of its policy: a
+/// throttled call waits its turn (the limiter meanwhile lowers concurrency)
+/// rather than failing, but a server that never lets it in still ends it.
+const THROTTLED_ATTEMPTS_PER_ATTEMPT: u32 = 4;
+
 /// The HTTP stack and the policy every call shares.
 ///
 /// Its three HTTP clients differ in proxies and roots; each is built when
@@ -204,6 +209,10 @@ impl Sender {
     pub(crate) async fn send(&self, exchange: &Exchange<'_>) -> Result<Answer, Error> {
         let started = Instant::now();
         let mut attempt: u32 = 0;
+        // 429s: "come back later", the call not carried out. They do not use
+        // up the attempts (a tight rate limit would otherwise fail calls that
+        // only had to wait); the time budget still bounds them.
+        let mut throttled: u32 = 0;
         loop {
             attempt += 1;
             self.gate.pass().await;
@@ -224,7 +233,10 @@ impl Sender {
                 Attempt::Fail(error) => return Err(error.with_attempts(attempt)),
                 Attempt::Retry { error, retry_after } => (error, retry_after),
             };
-            let delay = match self.delay_before_retry(attempt, started, retry_after) {
+            if error.status() == Some(429) {
+                throttled += 1;
+            }
+            let delay = match self.delay_before_retry(attempt, throttled, started, retry_after) {
                 Some(delay) => delay,
                 None => return Err(error.with_attempts(attempt)),
             };
@@ -239,14 +251,25 @@ impl Sender {
         }
     }
 
-    /// How long to wait before the next attempt, or `None` when the policy allows none.
+    /// How long to wait before the next attempt, or `None` when the policy
+    /// allows none. `attempt` counts every attempt; `throttled`, those
+    /// answered 429, which only the time budget limits.
     fn delay_before_retry(
         &self,
         attempt: u32,
+        throttled: u32,
         started: Instant,
         retry_after: Option<Duration>,
     ) -> Option<Duration> {
-        if attempt >= self.retry.max_attempts {
+        // One attempt means no retry at all, 429 or not.
+        let spent = if self.retry.max_attempts <= 1 {
+            attempt
+        } else {
+            attempt - throttled
+        };
+        if spent >= self.retry.max_attempts
+            || throttled >= THROTTLED_ATTEMPTS_PER_ATTEMPT * self.retry.max_attempts
+        {
             debug!(attempt, "giving up: no attempts left");
             return None;
         }

@@ -140,6 +140,37 @@ async fn the_bound_shrinks_when_the_api_pushes_back() {
     emu.shutdown().await;
 }
 
+/// A rate limit far below the concurrency slows the run; no call fails for
+/// it (a 429 is "come back later": the call was not carried out).
+#[tokio::test]
+async fn a_tight_rate_limit_slows_the_run_and_fails_nothing() {
+    let emu = atsprov_emulator::start(Config {
+        rate_limit: Some(5),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let ours = client(&emu, "atsprov-runner");
+    let names: Vec<String> = (0..40).map(|i| format!("slow-{i:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let want = desired(&refs, "a2V5");
+    let p = plan_for(&ours, &want).await;
+    let (_tx, never) = Interrupt::channel();
+    let options = ApplyOptions {
+        concurrency: 16,
+        progress: ProgressMode::Hidden,
+        lookup_patience: Duration::from_millis(300),
+    };
+    let done = apply(&ours, &p, &want, options, &Unobserved, never).await;
+    let failed: Vec<_> = done
+        .items
+        .iter()
+        .filter(|i| i.status != Status::Created)
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    emu.shutdown().await;
+}
+
 // ---- whole runs, and the exactly-once invariant ----
 
 /// An account of a test manifest: its name, key, and whether its key is
