@@ -3,6 +3,7 @@
 
 mod apply;
 mod common;
+mod connstr;
 mod docs;
 mod emu;
 mod list;

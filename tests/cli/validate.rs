@@ -17,6 +17,7 @@ const CLIENT_SECRET: &str = "corpus-client-secret-value";
 const ACCESS_TOKEN: &str = "corpus-access-token-value";
 const LITERAL_SECRET: &str = "a-literal-client-secret";
 const NOT_BASE64_KEY: &str = "this-is-not*base64-but-a-secret";
+const ENDPOINT_PASSWORD: &str = "corpus-endpoint-password";
 
 /// The variables the corpus references, set on each command only.
 fn corpus_env() -> Vec<(&'static str, String)> {
@@ -43,6 +44,14 @@ fn corpus_env() -> Vec<(&'static str, String)> {
             "DefaultEndpointsProtocol=https;AccountName=saleseu".into(),
         ),
         (
+            "ENDPOINT_PASSWORD_CONNECTION_STRING",
+            format!("DefaultEndpointsProtocol=https;AccountName=saleseu;AccountKey={SALES_EU_KEY};TableEndpoint=http://u:{ENDPOINT_PASSWORD}@10.1.1.1/saleseu"),
+        ),
+        (
+            "PLAIN_HTTP_CONNECTION_STRING",
+            format!("DefaultEndpointsProtocol=http;AccountName=saleseu;AccountKey={SALES_EU_KEY}"),
+        ),
+        (
             "GOOD_CONNECTION_STRING",
             format!("DefaultEndpointsProtocol=https;AccountName=saleseu;AccountKey={SALES_EU_KEY}"),
         ),
@@ -62,6 +71,7 @@ fn secrets() -> Vec<String> {
         ACCESS_TOKEN,
         LITERAL_SECRET,
         NOT_BASE64_KEY,
+        ENDPOINT_PASSWORD,
         "c2VjcmV0LXNpZw",
     ]
     .iter()

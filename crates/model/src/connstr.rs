@@ -8,6 +8,7 @@ use base64::Engine as _;
 use thiserror::Error;
 
 use crate::secret::Secret;
+use crate::url_policy::{self, UrlRefusal};
 
 /// The endpoint suffix of the public Azure cloud, left out of the connection string.
 pub const DEFAULT_ENDPOINT_SUFFIX: &str = "core.windows.net";
@@ -51,9 +52,14 @@ pub enum ConnStrError {
     /// A required key is missing.
     #[error("key `{0}` is missing")]
     Missing(&'static str),
-    /// The protocol is not http or https.
-    #[error("`DefaultEndpointsProtocol` must be `http` or `https`")]
+    /// The protocol is neither https nor http.
+    #[error("`DefaultEndpointsProtocol` must be `https`")]
     Protocol,
+    /// `DefaultEndpointsProtocol=http`: AEP reaches storage over https only.
+    #[error(
+        "`DefaultEndpointsProtocol=http` is not supported: AEP reaches storage accounts over https only"
+    )]
+    PlainHttp,
     /// The account name breaks Azure's rule.
     #[error("`AccountName` {0}")]
     AccountName(AccountNameError),
@@ -66,6 +72,27 @@ pub enum ConnStrError {
     /// The table endpoint is not an http(s) URL.
     #[error("`TableEndpoint` is not an http or https URL")]
     TableEndpoint,
+    /// The table endpoint breaks the URL policy ([`crate::url_policy`]), as
+    /// `table_endpoint` would: a user or password in it, or plain http to a
+    /// host that is not loopback. The refusal never holds the password.
+    #[error("`TableEndpoint`: {0}")]
+    TableEndpointRefused(UrlRefusal),
+}
+
+impl ConnStrError {
+    /// What to do about it, when there is more to say than the usual form.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            ConnStrError::Sas => Some(
+                "create the connection from the account key: `DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…`",
+            ),
+            ConnStrError::PlainHttp => Some(
+                "write `DefaultEndpointsProtocol=https` or leave it out; a local Table endpoint for `verify` goes in `TableEndpoint=http://127.0.0.1:…`",
+            ),
+            ConnStrError::TableEndpointRefused(refusal) => Some(refusal.hint()),
+            _ => None,
+        }
+    }
 }
 
 /// Why a storage account name was refused.
@@ -194,17 +221,19 @@ pub fn check_endpoint_suffix(suffix: &str) -> bool {
 }
 
 /// A parsed account-key connection string.
+///
+/// Its protocol is always https: `DefaultEndpointsProtocol=http` is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionString {
-    /// `http` or `https` (https when not given).
-    pub protocol: String,
     /// The storage account.
     pub account_name: String,
     /// The account key.
     pub account_key: Secret,
     /// The endpoint suffix; `None` means [`DEFAULT_ENDPOINT_SUFFIX`].
     pub endpoint_suffix: Option<String>,
-    /// An explicit Table endpoint (e.g. Azurite's).
+    /// An explicit Table endpoint (e.g. Azurite's), for the key check only:
+    /// it passed [`url_policy::check`], and [`ConnectionString::to_secret`]
+    /// leaves it out.
     pub table_endpoint: Option<url::Url>,
 }
 
@@ -212,7 +241,6 @@ impl ConnectionString {
     /// A connection string for an account and key, https, on the given suffix.
     pub fn new(account_name: &str, account_key: Secret, endpoint_suffix: Option<&str>) -> Self {
         Self {
-            protocol: "https".to_owned(),
             account_name: account_name.to_owned(),
             account_key,
             endpoint_suffix: endpoint_suffix
@@ -223,8 +251,10 @@ impl ConnectionString {
     }
 
     /// Parses strictly: known keys only (exact case), no duplicates, no empty
-    /// values, protocol `http` or `https`, `AccountName` and `AccountKey` present.
-    /// A single trailing `;` is allowed, as the Azure portal writes one.
+    /// values, protocol `https` (when given), `AccountName` and `AccountKey`
+    /// present, a `TableEndpoint` that passes [`url_policy::check`] (the rule
+    /// of `table_endpoint`). A single trailing `;` is allowed, as the Azure
+    /// portal writes one.
     pub fn parse(text: &str) -> Result<Self, ConnStrError> {
         let text = text.trim();
         if text.is_empty() {
@@ -261,11 +291,11 @@ impl ConnectionString {
             endpoint_suffix,
             table_endpoint,
         ] = values;
-        let protocol = match protocol {
-            None | Some("https") => "https",
-            Some("http") => "http",
+        match protocol {
+            None | Some("https") => {}
+            Some("http") => return Err(ConnStrError::PlainHttp),
             Some(_) => return Err(ConnStrError::Protocol),
-        };
+        }
         let account_name = account_name.ok_or(ConnStrError::Missing("AccountName"))?;
         check_account_name(account_name).map_err(ConnStrError::AccountName)?;
         let account_key = account_key.ok_or(ConnStrError::Missing("AccountKey"))?;
@@ -278,12 +308,14 @@ impl ConnectionString {
         let table_endpoint = match table_endpoint {
             None => None,
             Some(raw) => match url::Url::parse(raw) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {
+                    url_policy::check(&url).map_err(ConnStrError::TableEndpointRefused)?;
+                    Some(url)
+                }
                 _ => return Err(ConnStrError::TableEndpoint),
             },
         };
         Ok(Self {
-            protocol: protocol.to_owned(),
             account_name: account_name.to_owned(),
             account_key: Secret::new(account_key),
             endpoint_suffix: endpoint_suffix
@@ -293,16 +325,16 @@ impl ConnectionString {
         })
     }
 
-    /// The canonical text: `DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…`,
-    /// then `EndpointSuffix=…` when not the default and `TableEndpoint=…` when given.
-    /// Canonical, so that the same credentials always give the same fingerprint.
+    /// The canonical text, the one sent to AEP:
+    /// `DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…`, then
+    /// `EndpointSuffix=…` when not the default. Never the `TableEndpoint`
+    /// (only the key check uses it). Canonical, so that the same credentials
+    /// always give the same fingerprint.
     pub fn to_secret(&self) -> Secret {
         let key = self.account_key.expose();
-        let mut text =
-            String::with_capacity(96 + self.protocol.len() + self.account_name.len() + key.len());
+        let mut text = String::with_capacity(96 + self.account_name.len() + key.len());
         for part in [
-            "DefaultEndpointsProtocol=",
-            &*self.protocol,
+            "DefaultEndpointsProtocol=https",
             ";AccountName=",
             &self.account_name,
             ";AccountKey=",
@@ -313,10 +345,6 @@ impl ConnectionString {
         if let Some(suffix) = &self.endpoint_suffix {
             text.push_str(";EndpointSuffix=");
             text.push_str(suffix);
-        }
-        if let Some(endpoint) = &self.table_endpoint {
-            text.push_str(";TableEndpoint=");
-            text.push_str(endpoint.as_str());
         }
         Secret::new(text)
     }
@@ -351,34 +379,34 @@ mod tests {
     #[test]
     fn parse_table() {
         use ConnStrError as E;
-        let ok = |protocol: &str, name: &str, suffix: Option<&str>| {
-            Ok::<_, ConnStrError>((
-                protocol.to_owned(),
-                name.to_owned(),
-                suffix.map(str::to_owned),
-            ))
+        let ok = |name: &str, suffix: Option<&str>| {
+            Ok::<_, ConnStrError>((name.to_owned(), suffix.map(str::to_owned)))
         };
-        type Parsed = Result<(String, String, Option<String>), ConnStrError>;
+        type Parsed = Result<(String, Option<String>), ConnStrError>;
         let cases: Vec<(String, Parsed)> = vec![
             (
                 format!("DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey={KEY}"),
-                ok("https", "acct1", None),
+                ok("acct1", None),
             ),
             (
                 format!("AccountName=acct1;AccountKey={KEY};"),
-                ok("https", "acct1", None),
+                ok("acct1", None),
             ),
             (
-                format!("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};TableEndpoint=http://127.0.0.1:10002/devstoreaccount1"),
-                ok("http", "devstoreaccount1", None),
+                format!("AccountName=devstoreaccount1;AccountKey={KEY};TableEndpoint=http://127.0.0.1:10002/devstoreaccount1"),
+                ok("devstoreaccount1", None),
+            ),
+            (
+                format!("AccountName=acct1;AccountKey={KEY};TableEndpoint=https://acct1.table.example.com/"),
+                ok("acct1", None),
             ),
             (
                 format!("AccountName=acct1;AccountKey={KEY};EndpointSuffix=core.chinacloudapi.cn"),
-                ok("https", "acct1", Some("core.chinacloudapi.cn")),
+                ok("acct1", Some("core.chinacloudapi.cn")),
             ),
             (
                 format!("AccountName=acct1;AccountKey={KEY};EndpointSuffix=core.windows.net"),
-                ok("https", "acct1", None),
+                ok("acct1", None),
             ),
             ("".into(), Err(E::Empty)),
             ("   ".into(), Err(E::Empty)),
@@ -422,18 +450,45 @@ mod tests {
             ),
             (format!("AccountName=acct1;AccountKey={KEY};EndpointSuffix=https://x"), Err(E::EndpointSuffix)),
             (format!("AccountName=acct1;AccountKey={KEY};TableEndpoint=not a url"), Err(E::TableEndpoint)),
+            // AEP reaches storage over https only: http is refused, never passed on.
+            (format!("DefaultEndpointsProtocol=http;AccountName=acct1;AccountKey={KEY}"), Err(E::PlainHttp)),
+            (
+                format!("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};TableEndpoint=http://127.0.0.1:10002/devstoreaccount1"),
+                Err(E::PlainHttp),
+            ),
+            // `TableEndpoint` follows the rule of `table_endpoint` (the one URL policy).
+            (
+                format!("AccountName=saleseu;AccountKey={KEY};TableEndpoint=http://u:SECRETPW@10.1.1.1/saleseu"),
+                Err(E::TableEndpointRefused(UrlRefusal::Credentials)),
+            ),
+            (
+                format!("AccountName=saleseu;AccountKey={KEY};TableEndpoint=https://u:SECRETPW@saleseu.table.core.windows.net/"),
+                Err(E::TableEndpointRefused(UrlRefusal::Credentials)),
+            ),
+            (
+                format!("AccountName=saleseu;AccountKey={KEY};TableEndpoint=http://TOKEN@127.0.0.1:10002/saleseu"),
+                Err(E::TableEndpointRefused(UrlRefusal::Credentials)),
+            ),
+            (
+                format!("AccountName=saleseu;AccountKey={KEY};TableEndpoint=http://10.1.1.1/saleseu"),
+                Err(E::TableEndpointRefused(UrlRefusal::PlainHttp { host: "10.1.1.1".into() })),
+            ),
+            (
+                format!("AccountName=saleseu;AccountKey={KEY};TableEndpoint=http://saleseu.table.core.windows.net"),
+                Err(E::TableEndpointRefused(UrlRefusal::PlainHttp {
+                    host: "saleseu.table.core.windows.net".into(),
+                })),
+            ),
         ];
         for (input, expected) in cases {
-            let got = ConnectionString::parse(&input).map(|c| {
-                (
-                    c.protocol.clone(),
-                    c.account_name.clone(),
-                    c.endpoint_suffix.clone(),
-                )
-            });
+            let got = ConnectionString::parse(&input)
+                .map(|c| (c.account_name.clone(), c.endpoint_suffix.clone()));
             assert_eq!(got, expected, "input: {input}");
             if let Err(err) = ConnectionString::parse(&input) {
-                assert!(!err.to_string().contains(KEY), "{err}");
+                let said = format!("{err} {} {err:?}", err.hint().unwrap_or_default());
+                for secret in [KEY, "SECRETPW", "TOKEN"] {
+                    assert!(!said.contains(secret), "{said}");
+                }
             }
         }
     }
@@ -443,13 +498,14 @@ mod tests {
         for input in [
             format!("AccountKey={KEY};AccountName=acct1"),
             format!("AccountName=acct1;AccountKey={KEY};EndpointSuffix=core.usgovcloudapi.net"),
-            format!(
-                "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};TableEndpoint=http://127.0.0.1:10002/devstoreaccount1"
-            ),
         ] {
             let parsed = ConnectionString::parse(&input).unwrap();
             let canonical = parsed.to_secret();
-            assert!(canonical.expose().starts_with("DefaultEndpointsProtocol="));
+            assert!(
+                canonical
+                    .expose()
+                    .starts_with("DefaultEndpointsProtocol=https;")
+            );
             assert_eq!(ConnectionString::parse(canonical.expose()).unwrap(), parsed);
         }
         let built = ConnectionString::new("acct1", Secret::new(KEY), Some("core.windows.net"));
@@ -463,6 +519,22 @@ mod tests {
                 .to_secret()
                 .expose()
                 .ends_with(";EndpointSuffix=core.chinacloudapi.cn")
+        );
+    }
+
+    #[test]
+    fn the_table_endpoint_is_kept_for_the_key_check_and_never_sent() {
+        let parsed = ConnectionString::parse(&format!(
+            "DefaultEndpointsProtocol=https;AccountName=devstoreaccount1;AccountKey={KEY};TableEndpoint=http://127.0.0.1:10002/devstoreaccount1"
+        ))
+        .unwrap();
+        assert_eq!(
+            parsed.table_endpoint.as_ref().map(url::Url::as_str),
+            Some("http://127.0.0.1:10002/devstoreaccount1")
+        );
+        assert_eq!(
+            parsed.to_secret().expose(),
+            format!("DefaultEndpointsProtocol=https;AccountName=devstoreaccount1;AccountKey={KEY}")
         );
     }
 

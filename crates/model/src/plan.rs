@@ -1012,6 +1012,51 @@ mod tests {
     }
 
     #[test]
+    fn a_live_table_endpoint_is_shown_without_its_user_or_password() {
+        // A connection an earlier atsprov (or someone else) made with a
+        // `TableEndpoint` carrying credentials; the manifest's string, as
+        // sent to AEP, has none.
+        const KEY: &str = "a2V5LW9uZQ==";
+        let before = want_cs(
+            "n",
+            "d",
+            &format!(
+                "{};TableEndpoint=http://u:SECRETPW@10.1.1.1/saleseu",
+                cs("saleseu", KEY, None)
+            ),
+            false,
+        );
+        let after = want_cs("n", "d", &cs("saleseu", KEY, None), false);
+        let p = plan(
+            std::slice::from_ref(&after),
+            &in_prod(vec![shown("1", &before)]),
+            Vec::new(),
+            opts(false),
+        );
+        let diff = &p.changes[0].diff;
+        assert_eq!(
+            diff.iter()
+                .map(|d| (d.field, d.old.as_deref(), d.new.as_deref()))
+                .collect::<Vec<_>>(),
+            [(
+                DiffField::TableEndpoint,
+                Some("http://***@10.1.1.1/saleseu"),
+                None
+            )]
+        );
+        for shown in [
+            p.changes[0].reason.to_string(),
+            crate::render::plan_text(&p, false),
+            crate::render::plan_json(&p),
+            crate::render::plan_markdown(&p),
+        ] {
+            assert!(!shown.contains("SECRETPW"), "{shown}");
+            assert!(!shown.contains("u:"), "{shown}");
+            assert!(shown.contains("http://***@10.1.1.1/saleseu"), "{shown}");
+        }
+    }
+
+    #[test]
     fn updates_say_what_changes_from_what_to_what() {
         const KEY1: &str = "a2V5LW9uZQ==";
         const KEY2: &str = "a2V5LXR3bw==";

@@ -91,7 +91,7 @@ pub struct TableTarget {
     /// The storage account.
     pub account: String,
     /// The Table endpoint: `table_endpoint`, the connection string's
-    /// `TableEndpoint`, or `{protocol}://{account}.table.{suffix}`.
+    /// `TableEndpoint`, or `https://{account}.table.{suffix}`.
     pub endpoint: url::Url,
     /// The account key.
     pub key: Secret,
@@ -109,8 +109,7 @@ pub fn table_target(account: &Account) -> Result<TableTarget, String> {
         Some(url) => url.clone(),
         None => {
             let text = format!(
-                "{}://{}.table.{}",
-                parsed.protocol,
+                "https://{}.table.{}",
                 parsed.account_name,
                 parsed.endpoint_suffix()
             );

@@ -103,6 +103,37 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// `url` as it may be shown: a `user:password@` part reads `***@`.
+///
+/// For output only; the policy ([`check`]) refuses such a URL anyway, but a
+/// URL that reached a message some other way must not give a password away.
+pub fn shown(url: &Url) -> String {
+    if !url.has_host() && url.as_str().contains('@') {
+        // `u:password@host` parses as scheme `u` and a path.
+        return "***".to_owned();
+    }
+    if url.username().is_empty() && url.password().is_none() {
+        return url.as_str().to_owned();
+    }
+    let mut shown = url.clone();
+    if shown.set_password(None).is_ok() && shown.set_username("***").is_ok() {
+        shown.as_str().to_owned()
+    } else {
+        "***".to_owned()
+    }
+}
+
+/// Text that should be a URL (say, read back from a server) as it may be
+/// shown: a URL as [`shown`] shows it; other text as it is, unless it holds
+/// an `@`, when it is `***` (where a password would end cannot be told).
+pub fn shown_text(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(url) => shown(&url),
+        Err(_) if text.contains('@') => "***".to_owned(),
+        Err(_) => text.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +203,32 @@ mod tests {
             let said = format!("{refusal} {}", refusal.hint());
             assert!(!said.contains("pw"), "{said}");
         }
+    }
+
+    #[test]
+    fn shown_urls_never_carry_a_user_or_password() {
+        let cases = [
+            ("https://example.com/a", "https://example.com/a"),
+            (
+                "http://u:SECRETPW@10.1.1.1/saleseu",
+                "http://***@10.1.1.1/saleseu",
+            ),
+            (
+                "http://TOKEN@127.0.0.1:10002/x",
+                "http://***@127.0.0.1:10002/x",
+            ),
+            ("https://:SECRETPW@example.com/", "https://***@example.com/"),
+            ("ftp://u:SECRETPW@example.com/", "ftp://***@example.com/"),
+            ("https://example.com/path@x", "https://example.com/path@x"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(shown(&Url::parse(text).unwrap()), expected, "{text}");
+            assert_eq!(shown_text(text), expected, "{text}");
+        }
+        // Text that is not a URL: shown unless it could hold a password.
+        assert_eq!(shown_text("not a url"), "not a url");
+        assert_eq!(shown_text("http://u:SECRET/PW@h"), "***");
+        assert_eq!(shown_text("u:SECRETPW@host"), "***");
+        assert_eq!(shown_text("mailto:u@example.com"), "***");
     }
 }

@@ -184,14 +184,16 @@ pub struct PlainParts {
     pub account_name: Option<String>,
     /// `EndpointSuffix`; `None` when the string does not carry one (the default suffix).
     pub endpoint_suffix: Option<String>,
-    /// `TableEndpoint`.
+    /// `TableEndpoint`, as it may be shown: a `user:password@` in it reads
+    /// `***@` ([`crate::url_policy::shown_text`]).
     pub table_endpoint: Option<String>,
 }
 
 impl PlainParts {
     /// Picks the plain parts out of a connection string; everything else
-    /// (the key above all) is dropped. Values longer than 512 bytes are
-    /// dropped too: no real account name, suffix or endpoint is that long.
+    /// (the key above all) is dropped, and so is any user or password in the
+    /// `TableEndpoint`. Values longer than 512 bytes are dropped too: no real
+    /// account name, suffix or endpoint is that long.
     pub fn of_connection_string(text: &str) -> Self {
         let mut parts = Self::default();
         for segment in text.split(';') {
@@ -202,13 +204,14 @@ impl PlainParts {
             if value.is_empty() || value.len() > 512 {
                 continue;
             }
-            let slot = match key.trim() {
-                "AccountName" => &mut parts.account_name,
-                "EndpointSuffix" => &mut parts.endpoint_suffix,
-                "TableEndpoint" => &mut parts.table_endpoint,
-                _ => continue,
-            };
-            *slot = Some(value.to_owned());
+            match key.trim() {
+                "AccountName" => parts.account_name = Some(value.to_owned()),
+                "EndpointSuffix" => parts.endpoint_suffix = Some(value.to_owned()),
+                "TableEndpoint" => {
+                    parts.table_endpoint = Some(crate::url_policy::shown_text(value));
+                }
+                _ => {}
+            }
         }
         parts
     }
@@ -440,6 +443,30 @@ mod tests {
         .unwrap();
         assert_eq!(body.code(), Some("FLOW-1439-404"));
         assert_eq!(body.report.unwrap().request_id.as_deref(), Some("r1"));
+    }
+
+    #[test]
+    fn plain_parts_never_keep_a_key_or_an_endpoint_password() {
+        let parts = PlainParts::of_connection_string(
+            "DefaultEndpointsProtocol=https;AccountName=saleseu;AccountKey=S2V5;EndpointSuffix=core.chinacloudapi.cn;TableEndpoint=http://u:SECRETPW@10.1.1.1/saleseu",
+        );
+        assert_eq!(
+            parts,
+            PlainParts {
+                account_name: Some("saleseu".into()),
+                endpoint_suffix: Some("core.chinacloudapi.cn".into()),
+                table_endpoint: Some("http://***@10.1.1.1/saleseu".into()),
+            }
+        );
+        let odd = PlainParts::of_connection_string("TableEndpoint=u:SECRETPW@10.1.1.1");
+        assert_eq!(odd.table_endpoint.as_deref(), Some("***"));
+        let plain = PlainParts::of_connection_string(
+            "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1",
+        );
+        assert_eq!(
+            plain.table_endpoint.as_deref(),
+            Some("http://127.0.0.1:10002/devstoreaccount1")
+        );
     }
 
     #[test]

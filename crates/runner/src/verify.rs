@@ -9,6 +9,7 @@ pub use atsprov_model::keycheck::KeyCheck;
 use atsprov_model::manifest::Manifest;
 use atsprov_model::report::{ErrorKind, ItemError};
 use atsprov_model::sharedkey::table_target;
+use atsprov_model::url_policy;
 use atsprov_transport::TableChecker;
 use futures::StreamExt as _;
 
@@ -47,7 +48,7 @@ pub async fn check_keys(manifest: &Manifest, indices: &[usize]) -> Vec<KeyCheck>
                 match (target, checker) {
                     (Ok(target), Some(checker)) => {
                         check.account.clone_from(&target.account);
-                        check.endpoint = target.endpoint.to_string();
+                        check.endpoint = url_policy::shown(&target.endpoint);
                         check.error = checker
                             .check(&target)
                             .await

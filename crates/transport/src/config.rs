@@ -130,9 +130,8 @@ impl Default for Limits {
 /// [`atsprov_model::url_policy`]).
 pub(crate) fn check_url(what: &str, url: &Url) -> Result<(), Error> {
     url_policy::check(url).map_err(|refusal| {
-        let mut shown = url.clone();
-        // Never repeat a password back.
-        let _ = shown.set_password(None);
+        // Never repeat a user or password back.
+        let shown = url_policy::shown(url);
         Error::config(format!("the {what} `{shown}`: {refusal}")).with_hint(refusal.hint())
     })
 }
@@ -170,5 +169,12 @@ mod tests {
         )
         .unwrap_err();
         assert!(!format!("{e} {e:?}").contains("pw"), "{e}");
+        let e = check_url(
+            "endpoint",
+            &Url::parse("https://TOKEN@example.com/").unwrap(),
+        )
+        .unwrap_err();
+        assert!(!format!("{e} {e:?}").contains("TOKEN"), "{e}");
+        assert!(e.to_string().contains("`https://***@example.com/`"), "{e}");
     }
 }

@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use atsprov_model::sharedkey::{self, TableTarget};
+use atsprov_model::url_policy;
 use reqwest::Method;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 
@@ -61,7 +62,8 @@ impl TableChecker {
     pub async fn check(&self, target: &TableTarget) -> Result<(), Error> {
         let operation = format!(
             "check the key of storage account `{}` at `{}`",
-            target.account, target.endpoint
+            target.account,
+            url_policy::shown(&target.endpoint)
         );
         check_url("Table endpoint", &target.endpoint)?;
         let mut url = target.endpoint.clone();

@@ -557,6 +557,146 @@ fn every_url_key_follows_the_one_url_policy() {
     }
 }
 
+/// A connection string's `TableEndpoint` plays the role of `table_endpoint`:
+/// accepted and refused alike, told the same refusal and hint, with the
+/// account and the variable or file the string came from, never the key
+/// or the password; and it is never part of the string sent to AEP.
+#[test]
+fn a_connection_string_table_endpoint_is_held_to_the_table_endpoint_rule() {
+    let cases = [
+        ("https://saleseu.table.example.com/", true),
+        ("http://127.0.0.1:10002/saleseu", true),
+        ("http://localhost:10002/saleseu", true),
+        ("http://u:SECRETPW@10.1.1.1/saleseu", false),
+        ("https://u:SECRETPW@saleseu.table.core.windows.net/", false),
+        ("http://SECRETPW@127.0.0.1:10002/saleseu", false),
+        ("http://10.1.1.1/saleseu", false),
+        ("http://saleseu.table.core.windows.net/", false),
+        ("http://app.localhost/saleseu", false),
+    ];
+    let sales = "account_name = \"saleseu\"\naccount_key  = { env = \"TEST_KEY\" }";
+    assert!(GOOD.contains(sales));
+    for (url, accepted) in cases {
+        // The same URL, once as `table_endpoint`, once in the connection string.
+        let as_key =
+            Fixture::new(&GOOD.replacen(sales, &format!("{sales}\ntable_endpoint = \"{url}\""), 1));
+        let from_env =
+            Fixture::new(&GOOD.replacen(sales, "connection_string = { env = \"TEST_CS\" }", 1));
+        let cs = format!("AccountName=saleseu;AccountKey={KEY};TableEndpoint={url}");
+        let mut env = base_env();
+        env.push(("TEST_CS", &cs));
+        let by_key = as_key.load(&base_env(), &Overrides::default());
+        let by_cs = from_env.load(&env, &Overrides::default());
+        if accepted {
+            let (by_key, by_cs) = (by_key.unwrap(), by_cs.unwrap());
+            assert_eq!(by_cs.accounts[0], by_key.accounts[0], "{url}");
+            assert_eq!(
+                by_cs.accounts[0]
+                    .table_endpoint
+                    .as_ref()
+                    .map(url::Url::as_str),
+                Some(url),
+            );
+            assert_eq!(
+                by_cs.accounts[0].connection_string.expose(),
+                format!("DefaultEndpointsProtocol=https;AccountName=saleseu;AccountKey={KEY}"),
+                "the endpoint is for the key check only, never sent to AEP"
+            );
+            continue;
+        }
+        let one = |result: Result<Manifest, Diagnostics>| {
+            let mut items = result.unwrap_err().items;
+            assert_eq!(items.len(), 1, "{url}: {items:#?}");
+            items.remove(0)
+        };
+        let (by_key, by_cs) = (one(by_key), one(by_cs));
+        assert_eq!(by_key.key.as_deref(), Some("accounts[0].table_endpoint"));
+        assert_eq!(by_cs.key.as_deref(), Some("accounts[0].connection_string"));
+        assert_eq!(
+            by_cs.message,
+            format!(
+                "`TableEndpoint` in the connection string of `sales-eu` (environment variable `TEST_CS`): {}",
+                by_key.message
+            ),
+            "{url}"
+        );
+        assert_eq!(by_cs.hint, by_key.hint, "{url}");
+        let shown = format!("{by_cs} {by_cs:?}");
+        for secret in ["SECRETPW", KEY, &KEY[..20]] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    // From a secret file: the file is named instead.
+    let manifest = GOOD.replacen(sales, "connection_string = { file = \"keys/sales\" }", 1);
+    let fx = Fixture::new(&manifest);
+    let file = fx.dir.path().join("keys/sales");
+    std::fs::write(
+        &file,
+        format!(
+            "AccountName=saleseu;AccountKey={KEY};TableEndpoint=http://u:SECRETPW@10.1.1.1/x\n"
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let errs = errors(fx.load(&base_env(), &Overrides::default()));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].contains(&format!(
+            "`TableEndpoint` in the connection string of `sales-eu` (secret file `{}`): the URL must not contain a user name or password",
+            file.display()
+        )),
+        "{errs:#?}"
+    );
+    assert!(
+        !errs[0].contains("SECRETPW") && !errs[0].contains(&KEY[..20]),
+        "{errs:#?}"
+    );
+}
+
+/// AEP reaches storage accounts over https only: `DefaultEndpointsProtocol=http`
+/// is refused with what to write instead, never passed on or turned into https.
+#[test]
+fn a_plain_http_connection_string_is_refused() {
+    let sales = "account_name = \"saleseu\"\naccount_key  = { env = \"TEST_KEY\" }";
+    let fx = Fixture::new(&GOOD.replacen(sales, "connection_string = { env = \"TEST_CS\" }", 1));
+    for cs in [
+        format!("DefaultEndpointsProtocol=http;AccountName=saleseu;AccountKey={KEY}"),
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName=saleseu;AccountKey={KEY};TableEndpoint=http://127.0.0.1:10002/saleseu"
+        ),
+    ] {
+        let mut env = base_env();
+        env.push(("TEST_CS", &cs));
+        let result = fx.load(&env, &Overrides::default());
+        let items = result.unwrap_err().items;
+        assert_eq!(items.len(), 1, "{items:#?}");
+        let d = &items[0];
+        assert_eq!(d.key.as_deref(), Some("accounts[0].connection_string"));
+        assert_eq!(
+            d.message,
+            "the connection string of `sales-eu` (environment variable `TEST_CS`): `DefaultEndpointsProtocol=http` is not supported: AEP reaches storage accounts over https only"
+        );
+        assert!(
+            d.hint
+                .as_deref()
+                .is_some_and(|h| h.starts_with("write `DefaultEndpointsProtocol=https`")),
+            "{d:?}"
+        );
+        assert!(!format!("{d} {d:?}").contains(&KEY[..20]));
+    }
+    // https, written or not, is the canonical form.
+    let mut env = base_env();
+    let cs = format!("DefaultEndpointsProtocol=https;AccountName=saleseu;AccountKey={KEY}");
+    env.push(("TEST_CS", &cs));
+    let m = fx.load(&env, &Overrides::default()).unwrap();
+    assert_eq!(m.accounts[0].connection_string.expose(), cs);
+}
+
 /// The manifests of the test corpus (`tests/manifests/{good,bad}/*.toml`), sorted.
 pub(super) fn corpus() -> Vec<PathBuf> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/manifests");

@@ -6,7 +6,7 @@ use figment::value::{Dict, Value};
 
 use super::defaults::Defaults;
 use super::{Checker, value_at};
-use crate::connstr::{self, ConnectionString};
+use crate::connstr::{self, ConnStrError, ConnectionString};
 use crate::diagnostic::Location;
 use crate::manifest::Account;
 use crate::manifest::source;
@@ -230,7 +230,13 @@ impl Checker<'_> {
             None => Some(None),
             Some(v) => self.url(&child("table_endpoint"), v).map(Some),
         };
-        let credentials = self.credentials(path, value, dict, endpoint_suffix.as_deref());
+        let credentials = self.credentials(
+            path,
+            value,
+            dict,
+            endpoint_suffix.as_deref(),
+            name.as_deref(),
+        );
         let sandboxes = match dict.get("sandboxes") {
             Some(v) => self.sandboxes(&child("sandboxes"), v),
             None => defaults.and_then(|d| d.sandboxes.clone()),
@@ -278,13 +284,15 @@ impl Checker<'_> {
         }
     }
 
-    /// `account_name` + `account_key`, or `connection_string`.
+    /// `account_name` + `account_key`, or `connection_string`; `name` is the
+    /// connection's, when valid, for messages.
     fn credentials(
         &mut self,
         path: &str,
         value: &Value,
         dict: &Dict,
         endpoint_suffix: Option<&str>,
+        name: Option<&str>,
     ) -> Option<(String, ConnectionString)> {
         let child = |key: &str| source::join(path, key);
         let account_name = dict.get("account_name");
@@ -319,20 +327,23 @@ impl Checker<'_> {
             return match ConnectionString::parse(secret.expose()) {
                 Ok(parsed) => Some((parsed.account_name.clone(), parsed)),
                 Err(err) => {
-                    let hint = match err {
-                        connstr::ConnStrError::Sas => {
-                            "create the connection from the account key: `DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…`"
-                        }
-                        _ => {
-                            "the form is `DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…`"
-                        }
-                    };
-                    self.error_hint(
-                        &path,
-                        cs_value,
-                        format!("invalid connection string: {err}"),
-                        hint,
+                    let hint = err.hint().unwrap_or(
+                        "the form is `DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…`",
                     );
+                    let message = match &err {
+                        // What `table_endpoint` and the protocol would be
+                        // told, and where the string came from: it is not
+                        // in the manifest to be looked at.
+                        ConnStrError::TableEndpointRefused(refusal) => format!(
+                            "`TableEndpoint` in {}: {refusal}",
+                            self.connection_string_of(name, cs_value)
+                        ),
+                        ConnStrError::PlainHttp => {
+                            format!("{}: {err}", self.connection_string_of(name, cs_value))
+                        }
+                        _ => format!("invalid connection string: {err}"),
+                    };
+                    self.error_hint(&path, cs_value, message, hint);
                     None
                 }
             };
@@ -392,5 +403,14 @@ impl Checker<'_> {
         let name = name?;
         let connection = ConnectionString::new(&name, key?, endpoint_suffix);
         Some((name, connection))
+    }
+
+    /// `the connection string of `sales-eu` (environment variable `SALES_CS`)`.
+    fn connection_string_of(&self, name: Option<&str>, value: &Value) -> String {
+        let source = self.secret_source(value);
+        match name {
+            Some(name) => format!("the connection string of `{name}` ({source})"),
+            None => format!("the connection string ({source})"),
+        }
     }
 }

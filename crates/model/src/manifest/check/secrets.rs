@@ -86,6 +86,27 @@ impl Checker<'_> {
         self.resolve(path, value, reference)
     }
 
+    /// Where a secret reference (already resolved by [`Checker::secret`])
+    /// took its value from, for a message about the value: `environment
+    /// variable `X``, `secret file `path``, or the manifest itself.
+    pub(super) fn secret_source(&self, value: &Value) -> String {
+        // Never `value_at`: a literal secret would be handed back as the name.
+        let named = |key: &str| match value {
+            Value::Dict(_, dict) => match dict.get(key) {
+                Some(Value::String(_, name)) => Some(name.as_str()),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(name) = named("env") {
+            format!("environment variable `{name}`")
+        } else if let Some(name) = named("file") {
+            format!("secret file `{}`", self.base_dir.join(name).display())
+        } else {
+            "written in the manifest".to_owned()
+        }
+    }
+
     fn resolve(&mut self, path: &str, value: &Value, reference: SecretRef) -> Option<Secret> {
         match reference {
             SecretRef::Literal(secret) => {
