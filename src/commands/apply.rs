@@ -125,6 +125,20 @@ impl Observer for Screen<'_> {
     }
 }
 
+/// What the summary says of the connections this run made that were not
+/// seen in listings when it ended: the next run, planned from listings, may
+/// not see them either.
+fn unlisted(count: usize, interrupted: bool) -> String {
+    let why = if interrupted {
+        "may not show in listings yet (the run was interrupted before it saw them there)"
+    } else {
+        "do not show in listings yet (the API's listings lag its writes)"
+    };
+    format!(
+        "\n{count} connection(s) made by this run {why}. Wait a little before the next `plan` or `apply`, or it may create them again (the run after that removes such duplicates as `dedupe` rows).\n"
+    )
+}
+
 pub(crate) fn run(global: &GlobalArgs, mut args: ApplyArgs, color: bool) -> Outcome {
     let reports = report_targets(&args)?;
     let paths: Vec<PathBuf> = reports.iter().map(|(path, _)| path.clone()).collect();
@@ -195,6 +209,9 @@ pub(crate) fn run(global: &GlobalArgs, mut args: ApplyArgs, color: bool) -> Outc
         summary.push_str(&format!(
             "\n{conflicts} conflict(s) left: those connections are not provisioned. Set `adopt = true` on the account to take the live one over, or rename the account.\n"
         ));
+    }
+    if result.unlisted > 0 {
+        summary.push_str(&unlisted(result.unlisted, report.interrupted));
     }
     crate::output::stdout(&summary)
         .map_err(|err| Failure::Fatal(anyhow!("could not write the summary: {err}")))?;

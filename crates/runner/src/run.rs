@@ -69,6 +69,11 @@ pub struct ApplyResult {
     pub stopped: Option<ItemError>,
     /// The lowest concurrency the adaptive bound fell to, when the API pushed back.
     pub lowest_concurrency: Option<usize>,
+    /// How many connections this run created that were not seen in
+    /// listings when it ended (the wait for them ran out of patience, or an
+    /// interrupt cut it short): a `plan` or `apply` right after may not see
+    /// them and create them again.
+    pub unlisted: usize,
     /// Why a guard stopped the run before its first write, when one did
     /// (another run holds a sandbox, too many deletes, a stale saved plan,
     /// no confirmation). Nothing was written.
@@ -96,6 +101,7 @@ impl ApplyRun<'_> {
             keys_failed: false,
             stopped: None,
             lowest_concurrency: None,
+            unlisted: 0,
             guard: None,
             timings: Timings::default(),
         };
@@ -287,6 +293,7 @@ impl ApplyRun<'_> {
             );
         }
         result.lowest_concurrency = outcome.lowest_concurrency;
+        result.unlisted = outcome.unlisted;
         result.timings.add_writes(outcome.timings);
         (outcome.items, outcome.interrupted)
     }
@@ -303,6 +310,7 @@ impl ApplyRun<'_> {
         let mut outcome = ApplyOutcome {
             items: Vec::new(),
             interrupted: false,
+            unlisted: 0,
             lowest_concurrency: None,
             timings: Timings::default(),
         };
@@ -338,6 +346,7 @@ impl ApplyRun<'_> {
                 stopped_by = Some(sandbox.clone());
             }
             outcome.interrupted |= done.interrupted;
+            outcome.unlisted += done.unlisted;
             outcome.timings.add_writes(done.timings);
             outcome.lowest_concurrency = match (outcome.lowest_concurrency, done.lowest_concurrency)
             {
