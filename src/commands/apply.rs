@@ -187,6 +187,9 @@ pub(crate) fn run(global: &GlobalArgs, mut args: ApplyArgs, color: bool) -> Outc
     let report = &result.report;
     let mut write_failed = false;
     let mut summary = report.to_text(clock.elapsed());
+    if result.unlisted > 0 {
+        summary.push_str(&unlisted(result.unlisted, report.interrupted));
+    }
     for written in atsprov_runner::write_reports(report, &reports) {
         match written {
             Ok(path) => summary.push_str(&format!("Report written to {}\n", path.display())),
@@ -209,9 +212,6 @@ pub(crate) fn run(global: &GlobalArgs, mut args: ApplyArgs, color: bool) -> Outc
         summary.push_str(&format!(
             "\n{conflicts} conflict(s) left: those connections are not provisioned. Set `adopt = true` on the account to take the live one over, or rename the account.\n"
         ));
-    }
-    if result.unlisted > 0 {
-        summary.push_str(&unlisted(result.unlisted, report.interrupted));
     }
     crate::output::stdout(&summary)
         .map_err(|err| Failure::Fatal(anyhow!("could not write the summary: {err}")))?;
