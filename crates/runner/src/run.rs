@@ -110,6 +110,16 @@ impl ApplyRun<'_> {
             () = interrupt.pressed() => Err(Stop::Interrupted),
             prepared = self.prepare(observer, &mut result) => prepared,
         };
+        // Once the plan is made (and shown), whatever stops the run, an
+        // interrupt at the question included, reports every row with its
+        // planned action.
+        let prepared = match prepared {
+            Ok((planned, held, lock)) => match self.guard(&planned, observer, &interrupt).await {
+                Some(error) => Err(Stop::Guard(Box::new((planned, held, error)))),
+                None => Ok((planned, held, lock)),
+            },
+            Err(stop) => Err(stop),
+        };
         let (items, interrupted) = match prepared {
             Err(Stop::Interrupted) => {
                 (self.everything(Status::Skipped, &interrupted_early()), true)
@@ -128,8 +138,12 @@ impl ApplyRun<'_> {
                 let (planned, held, error) = *stopped;
                 let mut items = guarded_items(&planned, self.desired, &error);
                 items.extend(held);
-                result.guard = Some(error);
-                (items, false)
+                // An interrupt at the question is no guard: exit 130.
+                let interrupted = error.kind == ErrorKind::Interrupted;
+                if !interrupted {
+                    result.guard = Some(error);
+                }
+                (items, interrupted)
             }
             Ok((planned, held, lock)) => {
                 let (mut items, interrupted) = self
@@ -146,7 +160,7 @@ impl ApplyRun<'_> {
         result
     }
 
-    /// The lock, the key check, the plan, the hold-back and the guards.
+    /// The lock, the key check, the plan and the hold-back.
     async fn prepare(
         &self,
         observer: &dyn Observer,
@@ -187,10 +201,7 @@ impl ApplyRun<'_> {
         };
         let (planned, held) = hold_back(planned, self.desired, &keys_failed);
         observer.planned(&planned.plan);
-        match self.guard(&planned, observer).await {
-            Some(error) => Err(Stop::Guard(Box::new((planned, held, error)))),
-            None => Ok((planned, held, lock)),
-        }
+        Ok((planned, held, lock))
     }
 
     /// The locks of the sandboxes in scope, waiting up to `wait` for another run.
@@ -216,8 +227,14 @@ impl ApplyRun<'_> {
     }
 
     /// Why the plan must not be carried out, when it must not: a saved plan
-    /// gone stale, more deletes than allowed, or no confirmation.
-    async fn guard(&self, planned: &Planned, observer: &dyn Observer) -> Option<ItemError> {
+    /// gone stale, more deletes than allowed, no confirmation, or an
+    /// interrupt while the question waited (kind `interrupted`).
+    async fn guard(
+        &self,
+        planned: &Planned,
+        observer: &dyn Observer,
+        interrupt: &Interrupt,
+    ) -> Option<ItemError> {
         if self.dry_run {
             return None;
         }
@@ -253,8 +270,16 @@ impl ApplyRun<'_> {
                 ),
             ));
         }
+        if !plan.summary().has_changes() {
+            return None;
+        }
+        let answer = tokio::select! {
+            biased;
+            () = interrupt.pressed() => return Some(interrupted_early()),
+            answer = observer.confirm(plan) => answer,
+        };
         // A question never answered (its thread gone) is a no.
-        if plan.summary().has_changes() && !observer.confirm(plan).await.unwrap_or(false) {
+        if !answer.unwrap_or(false) {
             return Some(ItemError::new(
                 ErrorKind::Guard,
                 "not applied: not confirmed; nothing was written",
@@ -370,13 +395,15 @@ impl ApplyRun<'_> {
 
 /// Why a run ended before its writes.
 enum Stop {
-    /// An interrupt came before the first write (the lock, the key check, the plan or the question).
+    /// An interrupt came before the plan was made (the lock, the key check
+    /// or the listings); one at the question is a `Guard` of kind `interrupted`.
     Interrupted,
     /// No plan could be made (the API could not be used).
     NoPlan(ItemError),
     /// Another run holds a sandbox's lock; nothing was read or written.
     Locked(ItemError),
-    /// A guard stopped the plan before its first write.
+    /// A guard (or an interrupt at the question) stopped the plan before
+    /// its first write.
     Guard(Box<(Planned, Vec<ReportItem>, ItemError)>),
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use atsprov_emulator::{Config, RunningEmulator};
 use atsprov_model::Secret;
 use atsprov_model::manifest::{self, Manifest, Overrides};
-use atsprov_model::plan::Action;
+use atsprov_model::plan::{Action, Plan};
 use atsprov_model::report::{ErrorKind, Report, ReportItem, Status};
 use atsprov_model::wire::PatchOp;
 use atsprov_runner::{
@@ -532,6 +532,94 @@ async fn an_interrupt_during_the_last_write_skips_the_wait_and_the_run_is_interr
         stats(&emu).await["lists_by_id"],
         0,
         "no count after the interrupt"
+    );
+    emu.shutdown().await;
+}
+
+/// Presses Ctrl-C while the question waits, and never answers it.
+struct CtrlCAtTheQuestion {
+    presses: watch::Sender<u32>,
+    answer: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<bool>>>,
+}
+
+impl Observer for CtrlCAtTheQuestion {
+    fn confirm(&self, _plan: &Plan) -> tokio::sync::oneshot::Receiver<bool> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // Kept, never sent: the question is still waiting.
+        *self.answer.lock().unwrap() = Some(tx);
+        self.presses.send_modify(|n| *n += 1);
+        rx
+    }
+}
+
+#[tokio::test]
+async fn an_interrupt_at_the_question_keeps_the_plan_in_the_report() {
+    let emu = atsprov_emulator::start(Config::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = client(&emu, "atsprov-runner");
+    let mut accounts = accts("acct", 4);
+    let m = manifest(dir.path(), &emu, &["prod"], &accounts);
+    let (_tx, never) = Interrupt::channel();
+    let first = run_apply(&ours, &m, false, false, &Unobserved, never).await;
+    assert_eq!(first.report.summary.created, 4);
+    // Two keys rotated: two updates, two no-ops.
+    accounts[0].key = OTHER_KEY;
+    accounts[2].key = OTHER_KEY;
+    let m = manifest(dir.path(), &emu, &["prod"], &accounts);
+    let before = stats(&emu).await["writes"].clone();
+    let (presses, interrupt) = Interrupt::channel();
+    let observer = CtrlCAtTheQuestion {
+        presses,
+        answer: std::sync::Mutex::new(None),
+    };
+    let result = run_apply(&ours, &m, false, false, &observer, interrupt).await;
+    assert_exactly_once(&result.report, &m, &[]);
+    assert!(result.report.interrupted);
+    assert!(result.guard.is_none(), "{:?}", result.guard);
+    assert_eq!(stats(&emu).await["writes"], before, "nothing was written");
+    let mut seen: Vec<(String, Option<Action>, Status, Option<ErrorKind>)> = result
+        .report
+        .items
+        .iter()
+        .map(|i| {
+            (
+                i.name.to_string(),
+                i.action,
+                i.status,
+                i.error.as_ref().map(|e| e.kind),
+            )
+        })
+        .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    let interrupted = Some(ErrorKind::Interrupted);
+    assert_eq!(
+        seen,
+        [
+            (
+                "acct-00".into(),
+                Some(Action::Update),
+                Status::Skipped,
+                interrupted
+            ),
+            (
+                "acct-01".into(),
+                Some(Action::NoOp),
+                Status::Unchanged,
+                None
+            ),
+            (
+                "acct-02".into(),
+                Some(Action::Update),
+                Status::Skipped,
+                interrupted
+            ),
+            (
+                "acct-03".into(),
+                Some(Action::NoOp),
+                Status::Unchanged,
+                None
+            ),
+        ]
     );
     emu.shutdown().await;
 }
