@@ -125,6 +125,20 @@ impl Observer for Screen<'_> {
     }
 }
 
+/// What the summary says of the connections this run made that were not
+/// seen in listings when it ended: the next run, planned from listings, may
+/// not see them either.
+fn unlisted(count: usize, interrupted: bool) -> String {
+    let why = if interrupted {
+        "may not show in listings yet (the run was interrupted before it saw them there)"
+    } else {
+        "do not show in listings yet (the API's listings lag its writes)"
+    };
+    format!(
+        "\n{count} connection(s) made by this run {why}. Wait a little before the next `plan` or `apply`, or it may create them again (the run after that removes such duplicates as `dedupe` rows).\n"
+    )
+}
+
 pub(crate) fn run(global: &GlobalArgs, mut args: ApplyArgs, color: bool) -> Outcome {
     let reports = report_targets(&args)?;
     let paths: Vec<PathBuf> = reports.iter().map(|(path, _)| path.clone()).collect();
@@ -173,6 +187,9 @@ pub(crate) fn run(global: &GlobalArgs, mut args: ApplyArgs, color: bool) -> Outc
     let report = &result.report;
     let mut write_failed = false;
     let mut summary = report.to_text(clock.elapsed());
+    if result.unlisted > 0 {
+        summary.push_str(&unlisted(result.unlisted, report.interrupted));
+    }
     for written in atsprov_runner::write_reports(report, &reports) {
         match written {
             Ok(path) => summary.push_str(&format!("Report written to {}\n", path.display())),

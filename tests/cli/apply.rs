@@ -429,3 +429,52 @@ fn sighup_and_sigterm_are_handled_like_ctrl_c() {
         assert_eq!(report["summary"]["failed"], 0, "{signal}: {report}");
     }
 }
+
+#[test]
+fn sigterm_while_apply_waits_for_listings_ends_the_wait_and_says_what_it_left() {
+    // Listings lag an hour, so after its create the run waits for the new
+    // connection until its patience runs out; every answer takes 20 ms.
+    let emu = Emulator::start(&["--list-lag-ms", "3600000", "--latency-ms", "20"]);
+    let dir = tempfile::tempdir().unwrap();
+    let accts = accounts(1);
+    let manifest = emu::write_manifest(dir.path(), &emu, &["prod"], &accts, 4);
+    let m = manifest.to_str().unwrap();
+    let child = cmd(dir.path(), &["apply", m, "--report", "r.json"], &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once a count by id was answered, the create is done and the run waits.
+    let mut waited = 0;
+    while emu.stats()["lists_by_id"].as_u64().unwrap_or(0) < 1 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        waited += 1;
+        assert!(waited < 1500, "apply never began to wait");
+    }
+    let pid = child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    let report = read_json(&dir.path().join("r.json"));
+    assert_eq!(report["interrupted"], true, "{report:#}");
+    // The create happened: its item says so.
+    let item = &report["items"][0];
+    assert_eq!(item["action"], "create", "{report:#}");
+    assert_eq!(item["status"], "created", "{report:#}");
+    assert!(item["connection_id"].is_string(), "{report:#}");
+    let settle_ms = report["timings"]["settle_ms"].as_u64().unwrap();
+    assert!(
+        settle_ms >= 20,
+        "the wait is timed until the interrupt: {report:#}"
+    );
+    // Whoever runs `plan` or `apply` next is told the new connection may
+    // not be listed yet, and so planned again.
+    assert!(
+        stdout.contains("1 connection(s) made by this run may not show in listings yet"),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(emu.stats()["by_route"]["create"], 1);
+}

@@ -707,3 +707,65 @@ fn at_a_terminal_apply_asks_first_and_only_yes_writes() {
     assert!(!piped.stderr.contains(QUESTION), "{}", piped.transcript());
     assert_eq!(writes(&emu), 3);
 }
+
+#[test]
+fn at_a_terminal_ctrl_c_at_the_question_keeps_the_plan_in_the_report() {
+    let emu = Emulator::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = ["aaa", "bbb", "ccc", "ddd"];
+    let m = manifest_as(d, &emu, "m.toml", None, &["prod"], &accts(&names));
+    // Without a terminal there is no question.
+    let first = run(&mut cmd(d, &["apply", m.to_str().unwrap()], &[]));
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    // Two descriptions change: two updates, two no-ops.
+    let mut changed = accts(&names);
+    changed[0].description = Some("Changed tables".into());
+    changed[2].description = Some("Changed tables".into());
+    let m = manifest_as(d, &emu, "m.toml", None, &["prod"], &changed);
+    let m = m.to_str().unwrap();
+
+    let Some(stop) = at_a_terminal(d, &["apply", m, "--report", "r.json"], "\u{3}") else {
+        // A skipped test must say so where cargo test shows it.
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped: util-linux `script` is not installed, so no pseudo-terminal");
+        }
+        return;
+    };
+    assert_eq!(stop.code, 130, "{}", stop.transcript());
+    assert!(stop.stdout.contains(QUESTION), "{}", stop.transcript());
+    assert_eq!(writes(&emu), 4, "only the first run wrote");
+    assert!(
+        stop.stdout
+            .contains("2 items never started: run `apply` again"),
+        "{}",
+        stop.transcript()
+    );
+    let report = crate::apply::read_json(&d.join("r.json"));
+    assert_eq!(report["interrupted"], true, "{report:#}");
+    // The plan was made and shown: every item carries its action.
+    let seen: Vec<(&str, &str, &str, &str)> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap(),
+                i["action"].as_str().unwrap_or("null"),
+                i["status"].as_str().unwrap(),
+                i["error"]["kind"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("aaa", "update", "skipped", "interrupted"),
+            ("bbb", "no-op", "unchanged", "-"),
+            ("ccc", "update", "skipped", "interrupted"),
+            ("ddd", "no-op", "unchanged", "-"),
+        ],
+        "{report:#}"
+    );
+}

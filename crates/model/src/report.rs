@@ -125,7 +125,9 @@ pub struct Report {
     pub finished_at: String,
     /// True for `apply --dry-run`.
     pub dry_run: bool,
-    /// True when the run was interrupted (Ctrl-C) and work was left undone.
+    /// True when the run was interrupted (Ctrl-C, SIGTERM) and work was left
+    /// undone: writes not started, or the wait for the connections it made
+    /// to show in listings.
     pub interrupted: bool,
     /// Counts per status.
     pub summary: ReportSummary,
@@ -211,9 +213,20 @@ impl Report {
             out.push_str("_Dry run: nothing was written._\n\n");
         }
         if self.interrupted {
-            out.push_str(
-                "**Interrupted:** work not started was skipped; run `apply` again to finish.\n\n",
-            );
+            out.push_str("**Interrupted:**");
+            let created = s.created;
+            if created == 0 || self.items.iter().any(never_started) {
+                out.push_str(" work not started was skipped; run `apply` again to finish.");
+            }
+            // An interrupt ends (or skips) the wait for new connections to
+            // show in listings: the next run may not see them yet.
+            if created > 0 {
+                let _ = write!(
+                    out,
+                    " The {created} connection(s) made by this run may not show in listings yet: wait a little before the next `plan` or `apply`, or it may create them again."
+                );
+            }
+            out.push_str("\n\n");
         }
         let _ = write!(
             out,
@@ -762,5 +775,48 @@ mod tests {
             change_line(&failed),
             "failed   prod/a (create): bad\\u{1b}[2J name"
         );
+    }
+
+    /// The Markdown of an interrupted run says what is left: work never
+    /// started, and connections made that the next run may not see yet.
+    #[test]
+    fn an_interrupted_report_says_what_was_left() {
+        let item = |name: &str, action, status, error: Option<ItemError>| ReportItem {
+            sandbox: "prod".into(),
+            name: name.into(),
+            action: Some(action),
+            status,
+            connection_id: None,
+            attempts: 0,
+            duration_ms: 0,
+            error: error.map(Box::new),
+        };
+        let never = || Some(ItemError::new(ErrorKind::Interrupted, "not started"));
+        let epoch = SystemTime::UNIX_EPOCH;
+        let report = |items| Report::new(epoch, epoch, false, true, items).to_markdown();
+        let skipped = "work not started was skipped; run `apply` again to finish.";
+        let unlisted = "connection(s) made by this run may not show in listings yet";
+
+        // Interrupted during the writes: both.
+        let md = report(vec![
+            item("a", Action::Create, Status::Created, None),
+            item("b", Action::Create, Status::Skipped, never()),
+        ]);
+        assert!(md.contains(skipped), "{md}");
+        assert!(md.contains(&format!("The 1 {unlisted}")), "{md}");
+        // Interrupted while waiting for listings: every write was made.
+        let md = report(vec![
+            item("a", Action::Create, Status::Created, None),
+            item("b", Action::Create, Status::Created, None),
+        ]);
+        assert!(!md.contains(skipped), "{md}");
+        assert!(md.contains(&format!("The 2 {unlisted}")), "{md}");
+        // Interrupted before anything was made.
+        let md = report(vec![item("a", Action::Update, Status::Skipped, never())]);
+        assert!(
+            md.contains(&format!("**Interrupted:** {skipped}\n")),
+            "{md}"
+        );
+        assert!(!md.contains(unlisted), "{md}");
     }
 }

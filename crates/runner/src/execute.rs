@@ -67,8 +67,13 @@ impl ApplyOptions {
 pub struct ApplyOutcome {
     /// One item per planned row (and per declared connection of an unreadable sandbox).
     pub items: Vec<ReportItem>,
-    /// True when Ctrl-C stopped the run before all work was done.
+    /// True when Ctrl-C stopped the run before all work was done: writes
+    /// not started, or the wait for new connections to show in listings.
     pub interrupted: bool,
+    /// How many connections this run created that were not seen in
+    /// listings when it returned (the wait ran out of patience or was
+    /// interrupted): a `plan` or `apply` right after may create them again.
+    pub unlisted: usize,
     /// The lowest concurrency the adaptive bound fell to, when the API pushed back.
     pub lowest_concurrency: Option<usize>,
     /// How long the writes and the wait for listings after them took
@@ -251,21 +256,29 @@ pub async fn apply(
     progress.finish();
 
     let left: Vec<usize> = ctx.queue.lock().expect("queue lock").drain(..).collect();
-    // A Ctrl-C that came when every item had already started is no interruption.
-    let interrupted = !left.is_empty() || ctx.aborted.load(Ordering::SeqCst);
+    // A Ctrl-C that came when every item had already started interrupted
+    // no write; it still ends (or skips) the wait for listings below.
+    let writes_interrupted = !left.is_empty() || ctx.aborted.load(Ordering::SeqCst);
     let mut timings = Timings::default();
     if let (Some(first), Some(last)) = (ctx.first_write.get(), last_answer) {
         timings.write_ms = millis(last.saturating_duration_since(*first));
     }
-    if !interrupted {
-        let settling = Instant::now();
-        // Bounded, and a Ctrl-C ends the wait (the writes are all done).
-        tokio::select! {
-            _ = crate::settle::settle(client, &items, options.lookup_patience, ctx.limiter.current()) => {}
-            () = ctx.interrupt.wait_for(1) => {}
-        }
+    // Bounded, and a Ctrl-C ends the wait (the writes are all done); after
+    // an interrupt of the writes it lists nothing and only counts the
+    // connections made, none of them seen.
+    let settling = Instant::now();
+    let settled = crate::settle::settle(
+        client,
+        &items,
+        options.lookup_patience,
+        ctx.limiter.current(),
+        &ctx.interrupt,
+    )
+    .await;
+    if !writes_interrupted {
         timings.settle_ms = millis(settling.elapsed());
     }
+    let interrupted = writes_interrupted || settled.interrupted;
     for index in left {
         items.push(ReportItem::skipped(
             &plan.changes[index],
@@ -278,6 +291,7 @@ pub async fn apply(
     ApplyOutcome {
         items,
         interrupted,
+        unlisted: settled.unlisted,
         lowest_concurrency: ctx.limiter.lowest(),
         timings,
     }

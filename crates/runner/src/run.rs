@@ -69,6 +69,11 @@ pub struct ApplyResult {
     pub stopped: Option<ItemError>,
     /// The lowest concurrency the adaptive bound fell to, when the API pushed back.
     pub lowest_concurrency: Option<usize>,
+    /// How many connections this run created that were not seen in
+    /// listings when it ended (the wait for them ran out of patience, or an
+    /// interrupt cut it short): a `plan` or `apply` right after may not see
+    /// them and create them again.
+    pub unlisted: usize,
     /// Why a guard stopped the run before its first write, when one did
     /// (another run holds a sandbox, too many deletes, a stale saved plan,
     /// no confirmation). Nothing was written.
@@ -96,6 +101,7 @@ impl ApplyRun<'_> {
             keys_failed: false,
             stopped: None,
             lowest_concurrency: None,
+            unlisted: 0,
             guard: None,
             timings: Timings::default(),
         };
@@ -103,6 +109,16 @@ impl ApplyRun<'_> {
             biased;
             () = interrupt.pressed() => Err(Stop::Interrupted),
             prepared = self.prepare(observer, &mut result) => prepared,
+        };
+        // Once the plan is made (and shown), whatever stops the run, an
+        // interrupt at the question included, reports every row with its
+        // planned action.
+        let prepared = match prepared {
+            Ok((planned, held, lock)) => match self.guard(&planned, observer, &interrupt).await {
+                Some(error) => Err(Stop::Guard(Box::new((planned, held, error)))),
+                None => Ok((planned, held, lock)),
+            },
+            Err(stop) => Err(stop),
         };
         let (items, interrupted) = match prepared {
             Err(Stop::Interrupted) => {
@@ -122,8 +138,12 @@ impl ApplyRun<'_> {
                 let (planned, held, error) = *stopped;
                 let mut items = guarded_items(&planned, self.desired, &error);
                 items.extend(held);
-                result.guard = Some(error);
-                (items, false)
+                // An interrupt at the question is no guard: exit 130.
+                let interrupted = error.kind == ErrorKind::Interrupted;
+                if !interrupted {
+                    result.guard = Some(error);
+                }
+                (items, interrupted)
             }
             Ok((planned, held, lock)) => {
                 let (mut items, interrupted) = self
@@ -140,7 +160,7 @@ impl ApplyRun<'_> {
         result
     }
 
-    /// The lock, the key check, the plan, the hold-back and the guards.
+    /// The lock, the key check, the plan and the hold-back.
     async fn prepare(
         &self,
         observer: &dyn Observer,
@@ -181,10 +201,7 @@ impl ApplyRun<'_> {
         };
         let (planned, held) = hold_back(planned, self.desired, &keys_failed);
         observer.planned(&planned.plan);
-        match self.guard(&planned, observer).await {
-            Some(error) => Err(Stop::Guard(Box::new((planned, held, error)))),
-            None => Ok((planned, held, lock)),
-        }
+        Ok((planned, held, lock))
     }
 
     /// The locks of the sandboxes in scope, waiting up to `wait` for another run.
@@ -210,8 +227,14 @@ impl ApplyRun<'_> {
     }
 
     /// Why the plan must not be carried out, when it must not: a saved plan
-    /// gone stale, more deletes than allowed, or no confirmation.
-    async fn guard(&self, planned: &Planned, observer: &dyn Observer) -> Option<ItemError> {
+    /// gone stale, more deletes than allowed, no confirmation, or an
+    /// interrupt while the question waited (kind `interrupted`).
+    async fn guard(
+        &self,
+        planned: &Planned,
+        observer: &dyn Observer,
+        interrupt: &Interrupt,
+    ) -> Option<ItemError> {
         if self.dry_run {
             return None;
         }
@@ -247,8 +270,16 @@ impl ApplyRun<'_> {
                 ),
             ));
         }
+        if !plan.summary().has_changes() {
+            return None;
+        }
+        let answer = tokio::select! {
+            biased;
+            () = interrupt.pressed() => return Some(interrupted_early()),
+            answer = observer.confirm(plan) => answer,
+        };
         // A question never answered (its thread gone) is a no.
-        if plan.summary().has_changes() && !observer.confirm(plan).await.unwrap_or(false) {
+        if !answer.unwrap_or(false) {
             return Some(ItemError::new(
                 ErrorKind::Guard,
                 "not applied: not confirmed; nothing was written",
@@ -287,6 +318,7 @@ impl ApplyRun<'_> {
             );
         }
         result.lowest_concurrency = outcome.lowest_concurrency;
+        result.unlisted = outcome.unlisted;
         result.timings.add_writes(outcome.timings);
         (outcome.items, outcome.interrupted)
     }
@@ -303,6 +335,7 @@ impl ApplyRun<'_> {
         let mut outcome = ApplyOutcome {
             items: Vec::new(),
             interrupted: false,
+            unlisted: 0,
             lowest_concurrency: None,
             timings: Timings::default(),
         };
@@ -338,6 +371,7 @@ impl ApplyRun<'_> {
                 stopped_by = Some(sandbox.clone());
             }
             outcome.interrupted |= done.interrupted;
+            outcome.unlisted += done.unlisted;
             outcome.timings.add_writes(done.timings);
             outcome.lowest_concurrency = match (outcome.lowest_concurrency, done.lowest_concurrency)
             {
@@ -361,13 +395,15 @@ impl ApplyRun<'_> {
 
 /// Why a run ended before its writes.
 enum Stop {
-    /// An interrupt came before the first write (the lock, the key check, the plan or the question).
+    /// An interrupt came before the plan was made (the lock, the key check
+    /// or the listings); one at the question is a `Guard` of kind `interrupted`.
     Interrupted,
     /// No plan could be made (the API could not be used).
     NoPlan(ItemError),
     /// Another run holds a sandbox's lock; nothing was read or written.
     Locked(ItemError),
-    /// A guard stopped the plan before its first write.
+    /// A guard (or an interrupt at the question) stopped the plan before
+    /// its first write.
     Guard(Box<(Planned, Vec<ReportItem>, ItemError)>),
 }
 

@@ -10,6 +10,8 @@
 //! show: listings filtered by id and counted (`property=id==a,b,…` with
 //! `count=true`, [`BATCH`] ids each, so a URL stays about 4 KB), sent
 //! concurrently; each round asks again about the batches not all shown yet.
+//! An interrupt ends the wait at once; what is still not seen is returned,
+//! for the caller to tell the user.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -18,6 +20,8 @@ use atsprov_model::report::{ReportItem, Status};
 use atsprov_transport::Client;
 use futures::StreamExt as _;
 
+use crate::signals::Interrupt;
+
 /// The most ids one listing asks for.
 pub(crate) const BATCH: usize = 100;
 
@@ -25,17 +29,31 @@ pub(crate) const BATCH: usize = 100;
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
 const MAX_PAUSE: Duration = Duration::from_secs(3);
 
+/// How the wait for listings ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Settled {
+    /// The connections made by this run that were not seen in listings
+    /// when the wait ended (its patience ran out, a count failed, or an
+    /// interrupt stopped it).
+    pub(crate) unlisted: usize,
+    /// True when an interrupt ended the wait (or kept it from starting)
+    /// while some of them were not seen yet.
+    pub(crate) interrupted: bool,
+}
+
 /// Waits until every connection created in `items` shows in its sandbox's
-/// listings, or `patience` runs out; then logs how many still do not show.
-/// Returns that number. At most `concurrency` listings are in flight. A
-/// listing that fails ends the wait for its sandbox (the run's outcome does
-/// not depend on it).
+/// listings, or `patience` runs out, or `interrupt` is pressed (then no
+/// listing is started and the one under way is dropped). At most
+/// `concurrency` listings are in flight. A listing that fails ends the wait
+/// for its sandbox (the run's outcome does not depend on it). The caller
+/// tells the user what is still not seen.
 pub(crate) async fn settle(
     client: &Client,
     items: &[ReportItem],
     patience: Duration,
     concurrency: usize,
-) -> usize {
+    interrupt: &Interrupt,
+) -> Settled {
     let mut created: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for item in items.iter().filter(|i| i.status == Status::Created) {
         if let Some(id) = item.connection_id.as_deref() {
@@ -55,8 +73,20 @@ pub(crate) async fn settle(
     let deadline = Instant::now() + patience;
     let mut given_up = 0;
     let mut pause = FIRST_PAUSE;
+    let mut interrupted = false;
     while !waiting.is_empty() {
-        given_up += round(client, &mut waiting, concurrency).await;
+        // A round's counts are kept only when all of them came back, so
+        // dropping it at an interrupt leaves `waiting` as it was.
+        let counted = tokio::select! {
+            biased;
+            () = interrupt.pressed() => None,
+            given_up = round(client, &mut waiting, concurrency) => Some(given_up),
+        };
+        let Some(counted) = counted else {
+            interrupted = true;
+            break;
+        };
+        given_up += counted;
         let left = deadline.saturating_duration_since(Instant::now());
         if waiting.is_empty() || left.is_zero() {
             break;
@@ -67,16 +97,28 @@ pub(crate) async fn settle(
             "waiting for new connections to show in listings"
         );
         let jittered = pause.mul_f64(0.5 + fastrand::f64() / 2.0);
-        tokio::time::sleep(jittered.min(left)).await;
+        tokio::select! {
+            biased;
+            () = interrupt.pressed() => {
+                interrupted = true;
+                break;
+            }
+            () = tokio::time::sleep(jittered.min(left)) => {}
+        }
         pause = (pause * 2).min(MAX_PAUSE);
     }
-    let unseen = given_up + unseen(&waiting);
-    if unseen > 0 {
-        tracing::warn!(
-            "{unseen} connection(s) made by this run do not show in listings yet (the API's listings lag its writes); wait a little before the next `plan` or `apply`, or it may create them again (the one after removes such duplicates as `dedupe` rows)"
+    let unlisted = given_up + unseen(&waiting);
+    if unlisted > 0 {
+        tracing::debug!(
+            unlisted,
+            interrupted,
+            "new connections not seen in listings"
         );
     }
-    unseen
+    Settled {
+        unlisted,
+        interrupted,
+    }
 }
 
 /// Up to [`BATCH`] new connections of one sandbox, and how many of them

@@ -20,8 +20,9 @@ pub struct Timings {
     /// the sum over the sandboxes.
     pub write_ms: u64,
     /// The wait after the writes until the connections they made show in
-    /// listings; 0 when it did not run (no write, or an interrupt), about 0
-    /// when the writes made no connection.
+    /// listings; when an interrupt ended it, the time waited until then; 0
+    /// when it did not run (no write, or an interrupt before it began),
+    /// about 0 when the writes made no connection.
     pub settle_ms: u64,
 }
 

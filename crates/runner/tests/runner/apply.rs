@@ -10,7 +10,7 @@ use std::time::Duration;
 use atsprov_emulator::{Config, RunningEmulator};
 use atsprov_model::Secret;
 use atsprov_model::manifest::{self, Manifest, Overrides};
-use atsprov_model::plan::Action;
+use atsprov_model::plan::{Action, Plan};
 use atsprov_model::report::{ErrorKind, Report, ReportItem, Status};
 use atsprov_model::wire::PatchOp;
 use atsprov_runner::{
@@ -19,7 +19,7 @@ use atsprov_runner::{
 use atsprov_transport::Client;
 use tokio::sync::watch;
 
-use crate::common::{ORG, client, desired, plan_for};
+use crate::common::{ORG, client, desired, plan_for, stats};
 
 const KEY: &str = "a2V5LW9uZS0wMTIzNDU2Nzg5LW1hdGVyaWFs";
 const OTHER_KEY: &str = "a2V5LXR3by0wMTIzNDU2Nzg5LW1hdGVyaWFs";
@@ -239,6 +239,23 @@ async fn run_apply(
     observer: &dyn Observer,
     interrupt: Interrupt,
 ) -> ApplyResult {
+    let patience = Duration::from_millis(300);
+    run_apply_patiently(
+        client, manifest, prune, verify, patience, observer, interrupt,
+    )
+    .await
+}
+
+/// [`run_apply`] with this patience for looks and the wait for listings.
+async fn run_apply_patiently(
+    client: &Client,
+    manifest: &Manifest,
+    prune: bool,
+    verify: bool,
+    patience: Duration,
+    observer: &dyn Observer,
+    interrupt: Interrupt,
+) -> ApplyResult {
     let desired = manifest.desired();
     let sandboxes = manifest.sandboxes();
     ApplyRun {
@@ -254,7 +271,7 @@ async fn run_apply(
         options: ApplyOptions {
             concurrency: 4,
             progress: ProgressMode::Hidden,
-            lookup_patience: Duration::from_millis(300),
+            lookup_patience: patience,
         },
         max_deletes: manifest.max_deletes,
         saved: None,
@@ -450,6 +467,190 @@ async fn an_interrupt_during_the_run_finishes_in_flight_work_and_skips_the_rest(
         live.len(),
         s.created,
         "nothing was written after the interrupt"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_interrupt_during_the_wait_for_listings_ends_it_and_the_run_is_interrupted() {
+    // New connections show in listings only after an hour, and the run
+    // would wait a minute for them: only the interrupt ends the wait early.
+    // Every answer takes 20 ms, so the wait's first count takes that long.
+    let emu = atsprov_emulator::start(Config {
+        list_lag: Duration::from_secs(3600),
+        latency: Duration::from_millis(20),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = client(&emu, "atsprov-runner");
+    let m = manifest(dir.path(), &emu, &["prod"], &accts("lagged", 2));
+    let (presses, interrupt) = Interrupt::channel();
+    let press = async {
+        // A count by id has been answered: the writes are done and the
+        // run is waiting for its connections to show.
+        while stats(&emu).await["lists_by_id"] == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        presses.send_modify(|n| *n += 1);
+    };
+    let patience = Duration::from_secs(60);
+    let run = run_apply_patiently(&ours, &m, false, false, patience, &Unobserved, interrupt);
+    let (result, ()) = tokio::join!(run, press);
+    assert_exactly_once(&result.report, &m, &[]);
+    assert!(result.report.interrupted, "{:#?}", result.report);
+    // The writes were done: their items keep what happened.
+    for item in &result.report.items {
+        assert_eq!(item.action, Some(Action::Create), "{item:?}");
+        assert_eq!(item.status, Status::Created, "{item:?}");
+        assert!(item.connection_id.is_some(), "{item:?}");
+    }
+    assert_eq!(result.unlisted, 2, "neither showed in listings");
+    let t = result.report.timings;
+    assert!(
+        t.settle_ms >= 20 && t.settle_ms < 60_000,
+        "the wait counts until the interrupt: {t:?}"
+    );
+    assert_eq!(stats(&emu).await["by_route"]["create"], 2);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wait_for_listings_that_runs_out_of_patience_is_no_interrupt() {
+    let emu = atsprov_emulator::start(Config {
+        list_lag: Duration::from_secs(3600),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = client(&emu, "atsprov-runner");
+    let m = manifest(dir.path(), &emu, &["prod"], &accts("lagged", 3));
+    let (_tx, never) = Interrupt::channel();
+    let result = run_apply(&ours, &m, false, false, &Unobserved, never).await;
+    assert!(!result.report.interrupted);
+    assert_eq!(result.report.summary.created, 3);
+    assert_eq!(result.unlisted, 3, "none showed within the patience");
+    let t = result.report.timings;
+    assert!(t.settle_ms >= 300, "the whole patience was waited: {t:?}");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_interrupt_during_the_last_write_skips_the_wait_and_the_run_is_interrupted() {
+    let emu = atsprov_emulator::start(Config {
+        list_lag: Duration::from_secs(3600),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = client(&emu, "atsprov-runner");
+    let m = manifest(dir.path(), &emu, &["prod"], &accts("last", 1));
+    let (presses, interrupt) = Interrupt::channel();
+    // The one write is done when the interrupt comes: nothing is left to
+    // start, but the wait for listings is not begun.
+    let observer = PressAfterFirst(presses);
+    let patience = Duration::from_secs(60);
+    let result = run_apply_patiently(&ours, &m, false, false, patience, &observer, interrupt).await;
+    assert_exactly_once(&result.report, &m, &[]);
+    assert!(result.report.interrupted, "{:#?}", result.report);
+    assert_eq!(result.report.summary.created, 1);
+    assert_eq!(result.unlisted, 1, "not seen in listings");
+    assert_eq!(result.report.timings.settle_ms, 0, "no wait");
+    assert_eq!(
+        stats(&emu).await["lists_by_id"],
+        0,
+        "no count after the interrupt"
+    );
+    emu.shutdown().await;
+}
+
+/// Presses Ctrl-C while the question waits, and never answers it.
+struct CtrlCAtTheQuestion {
+    presses: watch::Sender<u32>,
+    answer: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<bool>>>,
+}
+
+impl Observer for CtrlCAtTheQuestion {
+    fn confirm(&self, _plan: &Plan) -> tokio::sync::oneshot::Receiver<bool> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // Kept, never sent: the question is still waiting.
+        *self.answer.lock().unwrap() = Some(tx);
+        self.presses.send_modify(|n| *n += 1);
+        rx
+    }
+}
+
+#[tokio::test]
+async fn an_interrupt_at_the_question_keeps_the_plan_in_the_report() {
+    let emu = atsprov_emulator::start(Config::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ours = client(&emu, "atsprov-runner");
+    let mut accounts = accts("acct", 4);
+    let m = manifest(dir.path(), &emu, &["prod"], &accounts);
+    let (_tx, never) = Interrupt::channel();
+    let first = run_apply(&ours, &m, false, false, &Unobserved, never).await;
+    assert_eq!(first.report.summary.created, 4);
+    // Two keys rotated: two updates, two no-ops.
+    accounts[0].key = OTHER_KEY;
+    accounts[2].key = OTHER_KEY;
+    let m = manifest(dir.path(), &emu, &["prod"], &accounts);
+    let before = stats(&emu).await["writes"].clone();
+    let (presses, interrupt) = Interrupt::channel();
+    let observer = CtrlCAtTheQuestion {
+        presses,
+        answer: std::sync::Mutex::new(None),
+    };
+    let result = run_apply(&ours, &m, false, false, &observer, interrupt).await;
+    assert_exactly_once(&result.report, &m, &[]);
+    assert!(result.report.interrupted);
+    assert!(result.guard.is_none(), "{:?}", result.guard);
+    assert_eq!(stats(&emu).await["writes"], before, "nothing was written");
+    let mut seen: Vec<(String, Option<Action>, Status, Option<ErrorKind>)> = result
+        .report
+        .items
+        .iter()
+        .map(|i| {
+            (
+                i.name.to_string(),
+                i.action,
+                i.status,
+                i.error.as_ref().map(|e| e.kind),
+            )
+        })
+        .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    let interrupted = Some(ErrorKind::Interrupted);
+    assert_eq!(
+        seen,
+        [
+            (
+                "acct-00".into(),
+                Some(Action::Update),
+                Status::Skipped,
+                interrupted
+            ),
+            (
+                "acct-01".into(),
+                Some(Action::NoOp),
+                Status::Unchanged,
+                None
+            ),
+            (
+                "acct-02".into(),
+                Some(Action::Update),
+                Status::Skipped,
+                interrupted
+            ),
+            (
+                "acct-03".into(),
+                Some(Action::NoOp),
+                Status::Unchanged,
+                None
+            ),
+        ]
     );
     emu.shutdown().await;
 }

@@ -1,5 +1,6 @@
 //! What the runner's tests share: the organization, a client of the
-//! in-process emulator, desired connections, and a plan of `prod`.
+//! in-process emulator, desired connections, a plan of `prod`, and the
+//! emulator's counts.
 
 use atsprov_emulator::RunningEmulator;
 use atsprov_model::manifest::Auth;
@@ -56,4 +57,15 @@ pub(crate) async fn plan_for(client: &Client, want: &[DesiredConnection]) -> Pla
     let planned = make_plan(client, want, options).await.unwrap();
     assert!(planned.plan.errors.is_empty(), "{:?}", planned.plan.errors);
     planned
+}
+
+/// `GET /_emulator/stats`.
+pub(crate) async fn stats(emu: &RunningEmulator) -> serde_json::Value {
+    let text = reqwest::get(emu.stats_url())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
 }

@@ -13,7 +13,7 @@ use atsprov_model::{DesiredConnection, Secret};
 use atsprov_runner::{ApplyOptions, Interrupt, Planned, ProgressMode, Unobserved, apply};
 use atsprov_transport::{Client, ClientConfig};
 
-use crate::common::{self, ORG, plan_for};
+use crate::common::{self, ORG, plan_for, stats};
 
 fn client(emu: &RunningEmulator) -> Client {
     common::client(emu, "atsprov-realapi")
@@ -134,16 +134,6 @@ async fn a_lost_create_not_seen_in_time_fails_and_is_not_made_twice() {
         again.plan.changes
     );
     emu.shutdown().await;
-}
-
-async fn stats(emu: &RunningEmulator) -> serde_json::Value {
-    let text = reqwest::get(emu.stats_url())
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
 }
 
 #[tokio::test]
