@@ -113,17 +113,12 @@ async fn ambiguous_creates_are_looked_up_not_duplicated() {
     emu.shutdown().await;
 }
 
-#[tokio::test]
-async fn the_bound_shrinks_when_the_api_pushes_back() {
-    let emu = atsprov_emulator::start(Config {
-        rate_limit: Some(20),
-        latency: Duration::from_millis(5),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+/// `n` new connections applied at concurrency 16 against an emulator set up
+/// with `config`.
+async fn apply_many_under(config: Config, n: usize) -> atsprov_runner::ApplyOutcome {
+    let emu = atsprov_emulator::start(config).await.unwrap();
     let ours = client(&emu, "atsprov-runner");
-    let names: Vec<String> = (0..60).map(|i| format!("conn-{i:02}")).collect();
+    let names: Vec<String> = (0..n).map(|i| format!("conn-{i:02}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let want = desired(&refs, "a2V5");
     let p = plan_for(&ours, &want).await;
@@ -134,41 +129,38 @@ async fn the_bound_shrinks_when_the_api_pushes_back() {
         lookup_patience: Duration::from_millis(300),
     };
     let done = apply(&ours, &p, &want, options, &Unobserved, never).await;
+    emu.shutdown().await;
+    done
+}
+
+#[tokio::test]
+async fn the_bound_shrinks_when_the_api_pushes_back() {
+    let config = Config {
+        rate_limit: Some(20),
+        latency: Duration::from_millis(5),
+        ..Config::default()
+    };
+    let done = apply_many_under(config, 60).await;
     assert!(done.items.iter().all(|i| i.status == Status::Created));
     let lowest = done.lowest_concurrency.expect("429s lowered the bound");
     assert!(lowest < 16, "{lowest}");
-    emu.shutdown().await;
 }
 
 /// A rate limit far below the concurrency slows the run; no call fails for
 /// it (a 429 is "come back later": the call was not carried out).
 #[tokio::test]
 async fn a_tight_rate_limit_slows_the_run_and_fails_nothing() {
-    let emu = atsprov_emulator::start(Config {
+    let config = Config {
         rate_limit: Some(5),
         ..Config::default()
-    })
-    .await
-    .unwrap();
-    let ours = client(&emu, "atsprov-runner");
-    let names: Vec<String> = (0..40).map(|i| format!("slow-{i:02}")).collect();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let want = desired(&refs, "a2V5");
-    let p = plan_for(&ours, &want).await;
-    let (_tx, never) = Interrupt::channel();
-    let options = ApplyOptions {
-        concurrency: 16,
-        progress: ProgressMode::Hidden,
-        lookup_patience: Duration::from_millis(300),
     };
-    let done = apply(&ours, &p, &want, options, &Unobserved, never).await;
+    let done = apply_many_under(config, 40).await;
     let failed: Vec<_> = done
         .items
         .iter()
         .filter(|i| i.status != Status::Created)
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
-    emu.shutdown().await;
 }
 
 // ---- whole runs, and the exactly-once invariant ----
