@@ -232,7 +232,7 @@ pub struct ConnectionString {
     /// The endpoint suffix; `None` means [`DEFAULT_ENDPOINT_SUFFIX`].
     pub endpoint_suffix: Option<String>,
     /// An explicit Table endpoint (e.g. Azurite's), for the key check only:
-    /// it passed [`url_policy::check`], and [`ConnectionString::to_secret`]
+    /// it passed [`url_policy::check_endpoint`], and [`ConnectionString::to_secret`]
     /// leaves it out.
     pub table_endpoint: Option<url::Url>,
 }
@@ -252,7 +252,7 @@ impl ConnectionString {
 
     /// Parses strictly: known keys only (exact case), no duplicates, no empty
     /// values, protocol `https` (when given), `AccountName` and `AccountKey`
-    /// present, a `TableEndpoint` that passes [`url_policy::check`] (the rule
+    /// present, a `TableEndpoint` that passes [`url_policy::check_endpoint`] (the rule
     /// of `table_endpoint`). A single trailing `;` is allowed, as the Azure
     /// portal writes one.
     pub fn parse(text: &str) -> Result<Self, ConnStrError> {
@@ -309,7 +309,7 @@ impl ConnectionString {
             None => None,
             Some(raw) => match url::Url::parse(raw) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") => {
-                    url_policy::check(&url).map_err(ConnStrError::TableEndpointRefused)?;
+                    url_policy::check_endpoint(&url).map_err(ConnStrError::TableEndpointRefused)?;
                     Some(url)
                 }
                 _ => return Err(ConnStrError::TableEndpoint),

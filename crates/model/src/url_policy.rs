@@ -33,6 +33,8 @@ pub enum UrlRefusal {
         /// The scheme.
         scheme: String,
     },
+    /// A query or fragment in an endpoint (see [`check_endpoint`]).
+    Query,
 }
 
 impl UrlRefusal {
@@ -43,6 +45,9 @@ impl UrlRefusal {
             UrlRefusal::NoHost | UrlRefusal::Scheme { .. } => "use an https URL",
             UrlRefusal::PlainHttp { .. } => {
                 "use https (plain http is accepted for 127.0.0.0/8, ::1 and localhost)"
+            }
+            UrlRefusal::Query => {
+                "remove everything from the `?` or `#` on: an endpoint is a scheme, host and path"
             }
         }
     }
@@ -64,6 +69,9 @@ impl fmt::Display for UrlRefusal {
             UrlRefusal::Scheme { scheme } => {
                 write!(f, "expected an http or https URL, found scheme `{scheme}`")
             }
+            UrlRefusal::Query => f.write_str(
+                "the URL must not have a query or fragment (a query can hold a signature, a secret)",
+            ),
         }
     }
 }
@@ -86,6 +94,18 @@ pub fn check(url: &Url) -> Result<(), UrlRefusal> {
             scheme: other.to_owned(),
         }),
     }
+}
+
+/// [`check`], for a configured endpoint (`platform.endpoint`,
+/// `auth.token_url`, `table_endpoint`, a connection string's
+/// `TableEndpoint`): also no query or fragment. None is needed, and a query
+/// such as a SAS `?sig=…` is a secret that would be shown with the endpoint.
+pub fn check_endpoint(url: &Url) -> Result<(), UrlRefusal> {
+    check(url)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(UrlRefusal::Query);
+    }
+    Ok(())
 }
 
 /// True when `url`'s host is loopback (see the module docs for what counts).
@@ -112,10 +132,19 @@ pub fn shown(url: &Url) -> String {
         // `u:password@host` parses as scheme `u` and a path.
         return "***".to_owned();
     }
-    if url.username().is_empty() && url.password().is_none() {
+    let hidden_query = url.query().is_some() || url.fragment().is_some();
+    if url.username().is_empty() && url.password().is_none() && !hidden_query {
         return url.as_str().to_owned();
     }
     let mut shown = url.clone();
+    // A query can hold a signature (a SAS `?sig=…`).
+    if url.query().is_some() {
+        shown.set_query(Some("***"));
+    }
+    shown.set_fragment(None);
+    if url.username().is_empty() && url.password().is_none() {
+        return shown.as_str().to_owned();
+    }
     if shown.set_password(None).is_ok() && shown.set_username("***").is_ok() {
         shown.as_str().to_owned()
     } else {
@@ -181,6 +210,23 @@ mod tests {
     }
 
     #[test]
+    fn endpoints_have_no_query_or_fragment() {
+        for text in [
+            "https://acct.table.core.windows.net/?sv=2022&sig=SECRETSIG",
+            "https://platform.adobe.io/data/foundation/flowservice?x=1",
+            "http://127.0.0.1:8080/ims/token/v3#frag",
+        ] {
+            let url = Url::parse(text).unwrap();
+            assert_eq!(check(&url), Ok(()), "{text}");
+            let refusal = check_endpoint(&url).unwrap_err();
+            assert_eq!(refusal, UrlRefusal::Query, "{text}");
+            assert!(!format!("{refusal} {}", refusal.hint()).contains("SECRETSIG"));
+        }
+        let plain = Url::parse("https://platform.adobe.io/data/foundation/flowservice").unwrap();
+        assert_eq!(check_endpoint(&plain), Ok(()));
+    }
+
+    #[test]
     fn refusals_say_what_and_what_to_do_without_the_password() {
         let cases = [
             ("https://user:pw@example.com/", UrlRefusal::Credentials),
@@ -220,6 +266,11 @@ mod tests {
             ("https://:SECRETPW@example.com/", "https://***@example.com/"),
             ("ftp://u:SECRETPW@example.com/", "ftp://***@example.com/"),
             ("https://example.com/path@x", "https://example.com/path@x"),
+            (
+                "https://acct.table.core.windows.net/?sv=2022&sig=SECRETSIG",
+                "https://acct.table.core.windows.net/?***",
+            ),
+            ("https://example.com/a#part", "https://example.com/a"),
         ];
         for (text, expected) in cases {
             assert_eq!(shown(&Url::parse(text).unwrap()), expected, "{text}");

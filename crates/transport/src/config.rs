@@ -129,7 +129,7 @@ impl Default for Limits {
 /// Refuses URLs atsprov must not send credentials to (the policy of
 /// [`atsprov_model::url_policy`]).
 pub(crate) fn check_url(what: &str, url: &Url) -> Result<(), Error> {
-    url_policy::check(url).map_err(|refusal| {
+    url_policy::check_endpoint(url).map_err(|refusal| {
         // Never repeat a user or password back.
         let shown = url_policy::shown(url);
         Error::config(format!("the {what} `{shown}`: {refusal}")).with_hint(refusal.hint())

@@ -361,6 +361,23 @@ fn a_secret_given_whole_in_the_environment_replaces_the_files() {
 }
 
 #[test]
+fn an_endpoint_with_a_query_is_refused_without_showing_it() {
+    let manifest = GOOD.replacen(
+        "account_key  = { env = \"TEST_KEY\" }\n",
+        "account_key  = { env = \"TEST_KEY\" }\ntable_endpoint = \"https://saleseu.table.core.windows.net/?sv=2022&sig=SECRETSIG\"\n",
+        1,
+    );
+    let fx = Fixture::new(&manifest);
+    let diagnostics = fx.load(&base_env(), &Overrides::default()).unwrap_err();
+    let text = diagnostics.to_string();
+    assert!(
+        text.contains("accounts[0].table_endpoint") && text.contains("query"),
+        "{text}"
+    );
+    assert!(!text.contains("SECRETSIG"), "{text}");
+}
+
+#[test]
 fn no_secret_reaches_debug_or_diagnostics() {
     let manifest = GOOD.replace(
         "client_secret = { env = \"TEST_CLIENT_SECRET\" }",
@@ -533,7 +550,7 @@ fn every_url_key_follows_the_one_url_policy() {
     ];
     for (url, accepted) in cases {
         assert_eq!(
-            crate::url_policy::check(&url::Url::parse(url).unwrap()).is_ok(),
+            crate::url_policy::check_endpoint(&url::Url::parse(url).unwrap()).is_ok(),
             accepted,
             "{url}"
         );

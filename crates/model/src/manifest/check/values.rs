@@ -83,9 +83,13 @@ impl Checker<'_> {
                 return None;
             }
         };
-        match url_policy::check(&url) {
+        match url_policy::check_endpoint(&url) {
             Ok(()) => Some(url),
-            Err(refusal @ (UrlRefusal::Credentials | UrlRefusal::PlainHttp { .. })) => {
+            Err(
+                refusal @ (UrlRefusal::Credentials
+                | UrlRefusal::PlainHttp { .. }
+                | UrlRefusal::Query),
+            ) => {
                 self.error_hint(path, value, refusal.to_string(), refusal.hint());
                 None
             }
