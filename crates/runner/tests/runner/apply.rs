@@ -463,18 +463,24 @@ async fn an_interrupt_during_the_run_finishes_in_flight_work_and_skips_the_rest(
     emu.shutdown().await;
 }
 
+/// An emulator whose listings show new connections only after an hour, so
+/// a run's wait for them ends by its patience or an interrupt.
+async fn lagging_emulator(latency: Duration) -> RunningEmulator {
+    atsprov_emulator::start(Config {
+        list_lag: Duration::from_secs(3600),
+        latency,
+        ..Config::default()
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn an_interrupt_during_the_wait_for_listings_ends_it_and_the_run_is_interrupted() {
     // New connections show in listings only after an hour, and the run
     // would wait a minute for them: only the interrupt ends the wait early.
     // Every answer takes 20 ms, so the wait's first count takes that long.
-    let emu = atsprov_emulator::start(Config {
-        list_lag: Duration::from_secs(3600),
-        latency: Duration::from_millis(20),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let emu = lagging_emulator(Duration::from_millis(20)).await;
     let dir = tempfile::tempdir().unwrap();
     let ours = client(&emu, "atsprov-runner");
     let m = manifest(dir.path(), &emu, &["prod"], &accts("lagged", 2));
@@ -510,12 +516,7 @@ async fn an_interrupt_during_the_wait_for_listings_ends_it_and_the_run_is_interr
 
 #[tokio::test]
 async fn a_wait_for_listings_that_runs_out_of_patience_is_no_interrupt() {
-    let emu = atsprov_emulator::start(Config {
-        list_lag: Duration::from_secs(3600),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let emu = lagging_emulator(Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
     let ours = client(&emu, "atsprov-runner");
     let m = manifest(dir.path(), &emu, &["prod"], &accts("lagged", 3));
@@ -531,12 +532,7 @@ async fn a_wait_for_listings_that_runs_out_of_patience_is_no_interrupt() {
 
 #[tokio::test]
 async fn an_interrupt_during_the_last_write_skips_the_wait_and_the_run_is_interrupted() {
-    let emu = atsprov_emulator::start(Config {
-        list_lag: Duration::from_secs(3600),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let emu = lagging_emulator(Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
     let ours = client(&emu, "atsprov-runner");
     let m = manifest(dir.path(), &emu, &["prod"], &accts("last", 1));
